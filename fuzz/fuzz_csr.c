@@ -1,0 +1,15 @@
+/* Fuzz target: certificate signing requests (PEM or DER) and private keys. */
+#include <stdint.h>
+
+#include "crypto/crypto.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	zt_err e;
+
+	EVP_PKEY_free(zt_csr_public_key(data, size, &e));
+	EVP_PKEY_free(zt_key_parse_pem(data, size, &e));
+	return 0;
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs (install) or checks-then-installs (ensure) the Debian packages that
+# zt's build, tests, fuzzers and benchmarks need. One list, here.
+set -euo pipefail
+
+PKGS=(
+  build-essential clang llvm libclang-rt-14-dev pkg-config
+  libssl-dev openssl libjansson-dev libyaml-dev libcmocka-dev
+  python3 python3-pytest curl ca-certificates
+)
+
+missing() {
+  local p out=()
+  for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || out+=("$p")
+  done
+  echo "${out[@]:-}"
+}
+
+install() {
+  local need
+  need=$(missing)
+  [ -z "$need" ] && return 0
+  echo "zt: installing Debian packages: $need" >&2
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $need >&2
+}
+
+case "${1:-ensure}" in
+  install|ensure) install ;;
+  list) printf '%s\n' "${PKGS[@]}" ;;
+  *) echo "usage: $0 install|ensure|list" >&2; exit 2 ;;
+esac

@@ -1,0 +1,51 @@
+/* cli/main.c: the zt command — dispatch to subcommands. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#ifndef ZT_VERSION
+#define ZT_VERSION "0.1.0"
+#endif
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *help;
+} commands[] = {
+	{ "ca", zt_cmd_ca, "ca init|rotate|issue|status   the trust domain's certificate authority" },
+	{ "svid", zt_cmd_svid, "svid verify                    check an X.509-SVID against trust bundles" },
+	{ "bundle", zt_cmd_bundle, "bundle export                  publish the trust bundle (PEM or SPIFFE)" },
+	{ "demo", zt_cmd_demo, "demo                           a trust domain, two SVIDs, verified" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "zt %s: zero-trust workload identity and policy\n\nusage: zt COMMAND ...\n\n",
+		ZT_VERSION);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(f, "  zt %s\n", commands[i].help);
+	fprintf(f, "\n'zt COMMAND SUBCOMMAND --help' shows a command's options. Docs: README.md, docs/.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return ZT_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return ZT_EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("zt %s\n", ZT_VERSION);
+		return ZT_EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(argc - 2, argv + 2);
+	fprintf(stderr, "zt: unknown command \"%.100s\"\n\n", argv[1]);
+	usage(stderr);
+	return ZT_EXIT_USAGE;
+}

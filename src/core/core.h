@@ -1,0 +1,208 @@
+/*
+ * core: what every zt module stands on.
+ *
+ *  - errors: a code from one table plus a readable reason that says what was
+ *    wrong and what to do (zt_err);
+ *  - logging: one JSON object per line on stderr, with levels;
+ *  - bounded byte buffers (zt_buf): every buffer has a maximum size and growth
+ *    past it is an error, never an allocation;
+ *  - files: bounded reads, atomic writes with an explicit mode;
+ *  - YAML and JSON loading into jansson trees, with size and depth limits;
+ *  - durations ("90s", "1h", "7d") and a clock that tests can set.
+ *
+ * Depends on libc, jansson and libyaml only.
+ */
+#ifndef ZT_CORE_H
+#define ZT_CORE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#define ZT_MUST_CHECK __attribute__((warn_unused_result))
+#define ZT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* One list gives the codes and their names (libuv's UV_ERRNO_MAP habit). */
+#define ZT_ERR_MAP(X)                                                   \
+	X(ZT_OK, 0, "ok")                                               \
+	X(ZT_EINVAL, 1, "invalid input")                                \
+	X(ZT_ENOMEM, 2, "out of memory")                                \
+	X(ZT_EIO, 3, "input/output error")                              \
+	X(ZT_EPARSE, 4, "parse error")                                  \
+	X(ZT_ECRYPTO, 5, "cryptographic failure")                       \
+	X(ZT_EVERIFY, 6, "verification failed")                         \
+	X(ZT_EEXIST, 7, "already exists")                               \
+	X(ZT_ENOENT, 8, "not found")                                    \
+	X(ZT_ELIMIT, 9, "limit exceeded")                               \
+	X(ZT_ESTATE, 10, "invalid state")
+
+enum zt_errcode {
+#define ZT_ERR_ENUM(name, val, text) name = val,
+	ZT_ERR_MAP(ZT_ERR_ENUM)
+#undef ZT_ERR_ENUM
+};
+
+#define ZT_ERR_MSG_MAX 1024
+
+/*
+ * An error record. `rule` is a short stable tag naming the rule that was
+ * broken ("leaf-ca", "id-port"...) so tests and tools can match on it;
+ * it is "" when no particular rule applies.
+ */
+typedef struct zt_err {
+	int code;
+	char rule[40];
+	char msg[ZT_ERR_MSG_MAX];
+} zt_err;
+
+/* Clears *e (it may be NULL, then errors are only returned). */
+void zt_err_clear(zt_err *e);
+
+/*
+ * Records an error and returns -code, so callers write
+ *   return zt_err_set(e, ZT_EINVAL, "...");
+ */
+int zt_err_set(zt_err *e, int code, const char *fmt, ...) ZT_PRINTF(3, 4);
+int zt_err_setv(zt_err *e, int code, const char *fmt, va_list ap) ZT_PRINTF(3, 0);
+
+/* As zt_err_set, with a rule tag. */
+int zt_err_rule(zt_err *e, int code, const char *rule, const char *fmt, ...)
+    ZT_PRINTF(4, 5);
+
+/* Prefixes the message already in *e with more context ("loading x: ..."). */
+int zt_err_wrap(zt_err *e, const char *fmt, ...) ZT_PRINTF(2, 3);
+
+/* The name of an error code; never NULL. */
+const char *zt_strerror(int code);
+
+/* ---- logging ----------------------------------------------------------- */
+
+enum zt_log_level { ZT_LOG_DEBUG, ZT_LOG_INFO, ZT_LOG_WARN, ZT_LOG_ERROR };
+
+void zt_log_set_level(enum zt_log_level lvl);
+/* Parses "debug", "info", "warn", "error"; 0 or -ZT_EINVAL. */
+int zt_log_level_parse(const char *s, enum zt_log_level *out);
+
+/*
+ * Writes {"ts":..., "level":..., "msg":..., k1: v1, ...} as one line to
+ * stderr. The variadic part is NULL-terminated key/value string pairs.
+ * Values are escaped, so hostile strings cannot forge fields or lines.
+ */
+void zt_log(enum zt_log_level lvl, const char *msg, ...)
+    __attribute__((sentinel));
+
+/* ---- bounded buffers --------------------------------------------------- */
+
+typedef struct zt_buf {
+	uint8_t *p;
+	size_t len;
+	size_t cap;
+	size_t max; /* growth past max fails with ZT_ELIMIT */
+} zt_buf;
+
+void zt_buf_init(zt_buf *b, size_t max);
+/* Makes room for n more bytes. */
+int zt_buf_reserve(zt_buf *b, size_t n, zt_err *e) ZT_MUST_CHECK;
+int zt_buf_append(zt_buf *b, const void *data, size_t n, zt_err *e) ZT_MUST_CHECK;
+int zt_buf_appendf(zt_buf *b, zt_err *e, const char *fmt, ...) ZT_PRINTF(3, 4)
+    ZT_MUST_CHECK;
+/* Keeps the buffer NUL-terminated after its content (not counted in len). */
+int zt_buf_terminate(zt_buf *b, zt_err *e) ZT_MUST_CHECK;
+/* Frees the memory; wipes it first when `secret` is set. */
+void zt_buf_free(zt_buf *b, int secret);
+
+/* ---- files ------------------------------------------------------------- */
+
+/* Reads at most `max` bytes of `path` into b (initialised here). */
+int zt_file_read(const char *path, size_t max, zt_buf *b, zt_err *e) ZT_MUST_CHECK;
+
+enum zt_write_flags {
+	ZT_WRITE_EXCL = 1, /* refuse to replace an existing file */
+};
+
+/*
+ * Writes `path` atomically (temporary file in the same folder, fsync, rename)
+ * with permission `mode`. With ZT_WRITE_EXCL an existing file is an error
+ * (ZT_EEXIST) and is left untouched.
+ */
+int zt_file_write(const char *path, const void *data, size_t len, unsigned mode,
+		  int flags, zt_err *e) ZT_MUST_CHECK;
+
+/* 1 if path exists (any type), 0 if not. */
+int zt_path_exists(const char *path);
+
+/* Creates a directory with `mode`; an existing directory is fine. */
+int zt_mkdir(const char *path, unsigned mode, zt_err *e) ZT_MUST_CHECK;
+
+/* snprintf that fails (ZT_ELIMIT) instead of truncating. */
+int zt_path_join(char *out, size_t outsz, zt_err *e, const char *fmt, ...)
+    ZT_PRINTF(4, 5) ZT_MUST_CHECK;
+
+/* ---- YAML and JSON ----------------------------------------------------- */
+
+#define ZT_DOC_MAX_DEPTH 64
+
+/*
+ * Parses JSON text of exactly `len` bytes. Rejects duplicate keys, NUL in
+ * strings and nesting deeper than ZT_DOC_MAX_DEPTH. Caller owns the result
+ * (json_decref); NULL on error.
+ */
+json_t *zt_json_parse(const char *text, size_t len, zt_err *e);
+
+/*
+ * Parses YAML text into jansson values: mappings become objects (keys must
+ * be scalars, duplicates rejected), sequences arrays, scalars strings
+ * (plain scalars null/true/false/integers keep their JSON type). Anchors and
+ * aliases are rejected (no "billion laughs"), as are more than `max_docs`
+ * documents and nesting deeper than ZT_DOC_MAX_DEPTH. The result is an
+ * array with one element per document. Caller owns it; NULL on error.
+ */
+json_t *zt_yaml_parse(const char *text, size_t len, size_t max_docs, zt_err *e);
+
+/*
+ * Loads a file as an array of documents: a file named *.json is one JSON
+ * document, anything else is YAML (up to 1024 documents). Caller owns it.
+ */
+json_t *zt_doc_load_file(const char *path, size_t max_bytes, zt_err *e);
+
+/* ---- time -------------------------------------------------------------- */
+
+/*
+ * Parses a duration: one or more <integer><unit> groups with units
+ * s, m, h, d (e.g. "90s", "1h30m", "7d"). Rejects zero, signs, spaces,
+ * overflow and results above `max_seconds`.
+ */
+int zt_duration_parse(const char *s, int64_t max_seconds, int64_t *out,
+		      zt_err *e) ZT_MUST_CHECK;
+
+/* Formats seconds in the largest whole unit ("7d", "90m", "45s"). */
+void zt_duration_format(int64_t secs, char *out, size_t outsz);
+
+/* The current time in seconds; tests may pin it with zt_clock_set. */
+int64_t zt_now(void);
+/* Pins the clock at t (seconds since the epoch); 0 unpins it. */
+void zt_clock_set(int64_t t);
+
+/* Formats t as RFC 3339 UTC ("2026-01-02T03:04:05Z"). */
+void zt_time_format(int64_t t, char *out, size_t outsz);
+
+/* ---- misc -------------------------------------------------------------- */
+
+/*
+ * Copies untrusted bytes into out for messages and logs: printable ASCII
+ * kept, everything else as \xNN, cut with "..." when longer than fits.
+ * out is always NUL-terminated.
+ */
+void zt_quote(char *out, size_t outsz, const char *in, size_t len);
+
+/* Constant-time comparison for secrets. 1 when equal. */
+int zt_ct_equal(const void *a, const void *b, size_t n);
+/* Wipes memory the compiler cannot optimise away. */
+void zt_wipe(void *p, size_t n);
+
+#endif /* ZT_CORE_H */

@@ -1,0 +1,127 @@
+/*
+ * crypto: the keys, certificates and primitives zt uses, on OpenSSL 3.
+ *
+ * This module knows X.509 and PEM but not SPIFFE: the SVID profile lives in
+ * identity. Every parser here takes explicit lengths, consumes its whole
+ * input, and caps counts, so callers can hand it bytes from the network.
+ * OpenSSL's own reasons are carried into zt_err messages.
+ */
+#ifndef ZT_CRYPTO_H
+#define ZT_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "core/core.h"
+
+#define ZT_PEM_MAX_BYTES (1u << 20) /* a certificate or key file */
+#define ZT_CHAIN_MAX_CERTS 16       /* certificates in one chain or file */
+
+/* Records `what` plus the newest OpenSSL error reason; clears the queue. */
+int zt_crypto_err(zt_err *e, int code, const char *what);
+
+/* ---- keys ---------------------------------------------------------------- */
+
+/* A new ECDSA P-256 key. Caller frees (EVP_PKEY_free); NULL on error. */
+EVP_PKEY *zt_key_generate(zt_err *e);
+
+/* Parses one private key in PEM (PKCS#8 or traditional). Caller frees. */
+EVP_PKEY *zt_key_parse_pem(const uint8_t *pem, size_t len, zt_err *e);
+/* Reads a private key file. Caller frees. */
+EVP_PKEY *zt_key_load(const char *path, zt_err *e);
+
+/*
+ * Writes the private key as PKCS#8 PEM with mode 0600. Refuses to replace an
+ * existing file (a key is never silently lost).
+ */
+int zt_key_save(const char *path, EVP_PKEY *key, zt_err *e) ZT_MUST_CHECK;
+
+/* 1 if the certificate's public key is the public half of key. */
+int zt_key_matches_cert(EVP_PKEY *key, X509 *cert);
+
+/* ---- certificates -------------------------------------------------------- */
+
+/* Parses exactly one DER certificate filling all `len` bytes. Caller frees. */
+X509 *zt_cert_parse_der(const uint8_t *der, size_t len, zt_err *e);
+
+/*
+ * Parses a PEM file's CERTIFICATE blocks, in order (other block types are
+ * an error, so a key pasted in by mistake is reported, not ignored). At most
+ * ZT_CHAIN_MAX_CERTS. *out is set to a new stack the caller frees with
+ * sk_X509_pop_free(*out, X509_free).
+ */
+int zt_certs_parse_pem(const uint8_t *pem, size_t len, STACK_OF(X509) **out,
+		       zt_err *e) ZT_MUST_CHECK;
+
+/* Reads certificates from a file: PEM, or a single DER certificate. */
+int zt_certs_load(const char *path, STACK_OF(X509) **out, zt_err *e) ZT_MUST_CHECK;
+
+/* Appends the certificates as PEM to out. */
+int zt_certs_to_pem(STACK_OF(X509) *certs, zt_buf *out, zt_err *e) ZT_MUST_CHECK;
+
+/* Writes certificates as PEM (mode 0644), replacing the file atomically. */
+int zt_certs_save(const char *path, STACK_OF(X509) *certs, zt_err *e) ZT_MUST_CHECK;
+
+/* notBefore/notAfter as seconds since the epoch. */
+int zt_cert_times(const X509 *cert, int64_t *not_before, int64_t *not_after);
+
+/* The certificate's DER encoding, newly allocated: caller frees *der with
+ * OPENSSL_free. */
+int zt_cert_der(X509 *cert, uint8_t **der, size_t *len);
+
+/* SHA-256 of the DER encoding, as 64 lowercase hex digits plus NUL. */
+void zt_cert_fingerprint(X509 *cert, char out[65]);
+
+/* ---- building certificates ----------------------------------------------- */
+
+/*
+ * A new X.509 v3 certificate for `pub` with a random, positive 128-bit
+ * serial (RFC 5280 4.1.2.2: at most 20 octets) and the given validity.
+ * Caller frees (X509_free).
+ */
+X509 *zt_x509_start(EVP_PKEY *pub, int64_t not_before, int64_t not_after, zt_err *e);
+
+/* Adds an extension from its DER value. */
+int zt_x509_add_ext_der(X509 *x, int nid, int critical, const uint8_t *der,
+			size_t len, zt_err *e) ZT_MUST_CHECK;
+
+/* Subject key identifier (RFC 5280 4.2.1.2 method 1: SHA-1 of the key bits). */
+int zt_key_id(EVP_PKEY *pub, uint8_t out[20], zt_err *e) ZT_MUST_CHECK;
+
+/* Signs with ECDSA and SHA-256. */
+int zt_x509_sign(X509 *x, EVP_PKEY *key, zt_err *e) ZT_MUST_CHECK;
+
+/*
+ * Adds the public key's JWK members (RFC 7518 6: kty, crv, x, y for EC
+ * P-256/384/521; kty, n, e for RSA) to obj.
+ */
+int zt_jwk_set_public(EVP_PKEY *pub, json_t *obj, zt_err *e) ZT_MUST_CHECK;
+
+/* ---- certificate signing requests ---------------------------------------- */
+
+/*
+ * Parses a PKCS#10 request (PEM or DER), checks its self-signature and
+ * returns its public key. Everything else it asks for is ignored by design:
+ * the issuer decides the names. Caller frees.
+ */
+EVP_PKEY *zt_csr_public_key(const uint8_t *data, size_t len, zt_err *e);
+
+/* ---- primitives ---------------------------------------------------------- */
+
+int zt_random(void *buf, size_t n, zt_err *e) ZT_MUST_CHECK;
+void zt_sha256(const void *data, size_t n, uint8_t out[32]);
+
+/* Standard (RFC 4648 4) or, with url set, unpadded base64url (RFC 4648 5). */
+int zt_base64_encode(const uint8_t *in, size_t n, int url, zt_buf *out,
+		     zt_err *e) ZT_MUST_CHECK;
+/* Strict decoding: no whitespace, canonical padding (standard) or none (url). */
+int zt_base64_decode(const char *in, size_t n, int url, zt_buf *out,
+		     zt_err *e) ZT_MUST_CHECK;
+
+/* Lowercase hex of n bytes into out (2n+1 bytes). */
+void zt_hex(const uint8_t *in, size_t n, char *out);
+
+#endif /* ZT_CRYPTO_H */

@@ -1,0 +1,96 @@
+/* crypto/keys.c: private keys — generation, PEM in and out, matching. */
+#include "crypto.h"
+
+#include <string.h>
+
+#include <openssl/ec.h>
+#include <openssl/pem.h>
+
+EVP_PKEY *zt_key_generate(zt_err *e)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+
+	if (!k)
+		zt_crypto_err(e, ZT_ECRYPTO, "cannot generate an ECDSA P-256 key");
+	return k;
+}
+
+EVP_PKEY *zt_key_parse_pem(const uint8_t *pem, size_t len, zt_err *e)
+{
+	EVP_PKEY *k = NULL;
+	BIO *bio;
+
+	if (len > ZT_PEM_MAX_BYTES) {
+		zt_err_set(e, ZT_ELIMIT, "key data is larger than %u bytes", ZT_PEM_MAX_BYTES);
+		return NULL;
+	}
+	bio = BIO_new_mem_buf(pem, (int)len);
+	if (!bio) {
+		zt_err_set(e, ZT_ENOMEM, "out of memory");
+		return NULL;
+	}
+	/* an empty passphrase callback: encrypted keys fail instead of prompting */
+	static char empty[1];
+	k = PEM_read_bio_PrivateKey(bio, NULL, NULL, empty);
+	BIO_free(bio);
+	if (!k)
+		zt_crypto_err(e, ZT_EPARSE,
+			      "no usable private key (expected an unencrypted PEM private key)");
+	return k;
+}
+
+EVP_PKEY *zt_key_load(const char *path, zt_err *e)
+{
+	EVP_PKEY *k;
+	zt_buf b;
+
+	if (zt_file_read(path, ZT_PEM_MAX_BYTES, &b, e) != 0)
+		return NULL;
+	k = zt_key_parse_pem(b.p, b.len, e);
+	zt_buf_free(&b, 1);
+	if (!k)
+		zt_err_wrap(e, "%s", path);
+	return k;
+}
+
+int zt_key_save(const char *path, EVP_PKEY *key, zt_err *e)
+{
+	BIO *bio = BIO_new(BIO_s_secmem());
+	char *data;
+	long n;
+	int r;
+
+	if (!bio)
+		return zt_err_set(e, ZT_ENOMEM, "out of memory");
+	if (!PEM_write_bio_PKCS8PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL)) {
+		BIO_free(bio);
+		return zt_crypto_err(e, ZT_ECRYPTO, "cannot encode the private key");
+	}
+	n = BIO_get_mem_data(bio, &data);
+	r = zt_file_write(path, data, (size_t)n, 0600, ZT_WRITE_EXCL, e);
+	BIO_free(bio); /* secure memory BIO: wiped on free */
+	return r;
+}
+
+int zt_key_matches_cert(EVP_PKEY *key, X509 *cert)
+{
+	EVP_PKEY *pub = X509_get0_pubkey(cert);
+
+	return pub && EVP_PKEY_eq(key, pub) == 1;
+}
+
+int zt_key_id(EVP_PKEY *pub, uint8_t out[20], zt_err *e)
+{
+	X509_PUBKEY *xpk = NULL;
+	const unsigned char *bits;
+	int bitslen, r = 0;
+	unsigned int mdlen = 0;
+
+	if (!X509_PUBKEY_set(&xpk, pub) ||
+	    !X509_PUBKEY_get0_param(NULL, &bits, &bitslen, NULL, xpk) ||
+	    !EVP_Digest(bits, (size_t)bitslen, out, &mdlen, EVP_sha1(), NULL) ||
+	    mdlen != 20)
+		r = zt_crypto_err(e, ZT_ECRYPTO, "cannot compute the key identifier");
+	X509_PUBKEY_free(xpk);
+	return r;
+}
