@@ -9,7 +9,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	zt_err e;
 
-	EVP_PKEY_free(zt_csr_public_key(data, size, &e));
+	zt_pubkey_free(zt_csr_parse(data, size, &e));
 	EVP_PKEY_free(zt_key_parse_pem(data, size, &e));
 	return 0;
 }

@@ -115,7 +115,9 @@ static int ca_issue(int argc, char **argv)
 		{ NULL, 0, 0, NULL, NULL, NULL },
 	};
 	STACK_OF(X509) *chain = NULL;
-	EVP_PKEY *key = NULL, *pub = NULL;
+	zt_buf der, pem;
+	EVP_PKEY *key = NULL;
+	zt_pubkey *pub = NULL;
 	zt_issue_opts io = { 0 };
 	zt_spiffe_id id;
 	zt_ca *ca = NULL;
@@ -124,6 +126,8 @@ static int ca_issue(int argc, char **argv)
 	zt_err e;
 	int r;
 
+	zt_buf_init(&der, 1u << 20);
+	zt_buf_init(&pem, 2u << 20);
 	if ((r = zt_cli_parse(argc, argv, opts, NULL, 0, &npos, USAGE_ISSUE)) != 0)
 		goto done;
 	r = ZT_EXIT_USAGE;
@@ -160,18 +164,20 @@ static int ca_issue(int argc, char **argv)
 			zt_cli_fail(&e, "ca issue", r);
 			goto done;
 		}
-		pub = zt_csr_public_key(b.p, b.len, &e);
+		pub = zt_csr_parse(b.p, b.len, &e);
 		zt_buf_free(&b, 0);
 		if (!pub) {
 			zt_err_wrap(&e, "%s", csr);
 			zt_cli_fail(&e, "ca issue", r);
 			goto done;
 		}
-	} else if (!(key = zt_key_generate(&e))) {
+	} else if (!(key = zt_key_generate(&e)) || !(pub = zt_pubkey_from_pkey(key, &e))) {
 		zt_cli_fail(&e, "ca issue", r);
 		goto done;
 	}
-	if (zt_ca_issue(ca, &id, pub ? pub : key, &io, &chain, &e) != 0) {
+	if (zt_ca_issue(ca, &id, pub, &io, &der, &e) != 0 ||
+	    zt_der_certs_to_pem(der.p, der.len, &pem, &e) != 0 ||
+	    zt_certs_parse_der(der.p, der.len, &chain, &e) != 0) {
 		zt_cli_fail(&e, "ca issue", r);
 		goto done;
 	}
@@ -181,7 +187,7 @@ static int ca_issue(int argc, char **argv)
 		zt_cli_fail(&e, "ca issue", r);
 		goto done;
 	}
-	if (zt_certs_save(out, chain, &e) != 0) {
+	if (zt_file_write(out, pem.p, pem.len, 0644, 0, &e) != 0) {
 		zt_cli_fail(&e, "ca issue", r);
 		goto done;
 	}
@@ -193,8 +199,10 @@ static int ca_issue(int argc, char **argv)
 	r = ZT_EXIT_OK;
 done:
 	sk_X509_pop_free(chain, X509_free);
+	zt_buf_free(&der, 0);
+	zt_buf_free(&pem, 0);
 	EVP_PKEY_free(key);
-	EVP_PKEY_free(pub);
+	zt_pubkey_free(pub);
 	zt_ca_free(ca);
 	free(dns);
 	return r;

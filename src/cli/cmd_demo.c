@@ -18,17 +18,30 @@ static int issue(zt_ca *ca, const char *dir, const char *ws, const char *svc,
 	char path[PATH_MAX];
 	zt_spiffe_id id;
 	EVP_PKEY *key;
+	zt_pubkey *pub;
+	zt_buf der, pem;
 	int r;
 
 	if ((r = zt_id_workload(TD, ws, svc, &id, e)) != 0)
 		return r;
 	if (!(key = zt_key_generate(e)))
 		return -ZT_ECRYPTO;
-	if ((r = zt_ca_issue(ca, &id, key, NULL, chain, e)) == 0 &&
+	if (!(pub = zt_pubkey_from_pkey(key, e))) {
+		EVP_PKEY_free(key);
+		return -ZT_ECRYPTO;
+	}
+	zt_buf_init(&der, 1u << 20);
+	zt_buf_init(&pem, 2u << 20);
+	if ((r = zt_ca_issue(ca, &id, pub, NULL, &der, e)) == 0 &&
+	    (r = zt_certs_parse_der(der.p, der.len, chain, e)) == 0 &&
+	    (r = zt_der_certs_to_pem(der.p, der.len, &pem, e)) == 0 &&
 	    (r = zt_path_join(path, sizeof path, e, "%s/%s.key", dir, svc)) == 0 &&
 	    (r = zt_key_save(path, key, e)) == 0 &&
 	    (r = zt_path_join(path, sizeof path, e, "%s/%s.pem", dir, svc)) == 0)
-		r = zt_certs_save(path, *chain, e);
+		r = zt_file_write(path, pem.p, pem.len, 0644, 0, e);
+	zt_buf_free(&der, 0);
+	zt_buf_free(&pem, 0);
+	zt_pubkey_free(pub);
 	EVP_PKEY_free(key);
 	return r;
 }
@@ -52,7 +65,6 @@ int zt_cmd_demo(int argc, char **argv)
 	zt_svid_info info;
 	zt_svid_opts vo = { 0 };
 	zt_spiffe_id want;
-	EVP_PKEY *k = NULL;
 	zt_err e;
 	int r = ZT_EXIT_FAIL;
 
@@ -93,7 +105,7 @@ int zt_cmd_demo(int argc, char **argv)
 	printf("  refused   web's SVID where db is expected: [%s]\n", e.rule);
 	/* an SVID for db from a CA outside the trust bundle */
 	if (zt_ca_init(roguedir, TD, 86400, 3600, &e) != 0 || !(rogue = zt_ca_open(roguedir, &e)) ||
-	    !(k = zt_key_generate(&e)) || zt_ca_issue(rogue, &want, k, NULL, &forged, &e) != 0)
+	    issue(rogue, roguedir, "shop", "db", &forged, &e) != 0)
 		goto fail;
 	if (zt_svid_verify(set, forged, NULL, &info, &e) == 0) {
 		fprintf(stderr, "zt demo: a forged SVID passed: this is a bug\n");
@@ -109,7 +121,6 @@ out:
 	sk_X509_pop_free(web, X509_free);
 	sk_X509_pop_free(db, X509_free);
 	sk_X509_pop_free(forged, X509_free);
-	EVP_PKEY_free(k);
 	zt_bundle_set_free(set);
 	zt_ca_free(ca);
 	zt_ca_free(rogue);

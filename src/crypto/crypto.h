@@ -75,6 +75,19 @@ int zt_cert_der(X509 *cert, uint8_t **der, size_t *len);
 /* SHA-256 of the DER encoding, as 64 lowercase hex digits plus NUL. */
 void zt_cert_fingerprint(X509 *cert, char out[65]);
 
+/*
+ * Checks cert's signature with issuer's public key: 1 valid, 0 invalid.
+ * ecdsa-with-SHA256 goes through a verification context prepared once per
+ * issuer key and kept per thread (OpenSSL 3 otherwise pays a per-context
+ * setup on every check); other algorithms through X509_verify. The
+ * signature algorithm inside and outside the TBS must agree (RFC 5280
+ * 4.1.1.2).
+ */
+int zt_cert_check_signature(X509 *cert, X509 *issuer);
+
+/* Frees this thread's prepared verification contexts. */
+void zt_crypto_thread_cleanup(void);
+
 /* ---- building certificates ----------------------------------------------- */
 
 /*
@@ -100,14 +113,76 @@ int zt_x509_sign(X509 *x, EVP_PKEY *key, zt_err *e) ZT_MUST_CHECK;
  */
 int zt_jwk_set_public(EVP_PKEY *pub, json_t *obj, zt_err *e) ZT_MUST_CHECK;
 
+/* ---- writing certificates fast ------------------------------------------- */
+
+/*
+ * OpenSSL 3.0 re-runs its encoder and decoder machinery for every public
+ * key it sets or parses (hundreds of microseconds, more than the signature
+ * itself), so the issuing hot path writes DER directly: a fixed layout,
+ * RFC 5280 4.1, and one prepared signing context.
+ */
+
+/* An ECDSA P-256 / SHA-256 signing context, prepared once. One per thread. */
+typedef struct zt_signer zt_signer;
+
+/* Takes its own reference to key, which must be an EC P-256 private key. */
+zt_signer *zt_signer_new(EVP_PKEY *key, zt_err *e);
+void zt_signer_free(zt_signer *s);
+
+/* DER: tag, length, content. */
+int zt_der_put(zt_buf *b, uint8_t tag, const void *content, size_t len, zt_err *e) ZT_MUST_CHECK;
+
+/* DER: one Extension (RFC 5280 4.1) with an OID given as its DER content bytes. */
+int zt_der_ext(zt_buf *b, const uint8_t *oid, size_t oid_len, int critical,
+	       const uint8_t *value, size_t value_len, zt_err *e) ZT_MUST_CHECK;
+
+/*
+ * A public key ready to be certified: its SubjectPublicKeyInfo DER and key
+ * identifier (RFC 5280 4.2.1.2 method 1), computed once.
+ */
+typedef struct zt_pubkey zt_pubkey;
+
+/* From a key (written directly for EC P-256). Takes its own reference. */
+zt_pubkey *zt_pubkey_from_pkey(EVP_PKEY *pkey, zt_err *e);
+void zt_pubkey_free(zt_pubkey *pk);
+EVP_PKEY *zt_pubkey_pkey(const zt_pubkey *pk);                 /* borrowed */
+const uint8_t *zt_pubkey_spki(const zt_pubkey *pk, size_t *len); /* borrowed */
+const uint8_t *zt_pubkey_id(const zt_pubkey *pk);              /* 20 bytes */
+
+typedef struct zt_certw {
+	const uint8_t *issuer;  /* Name, DER */
+	size_t issuer_len;
+	const uint8_t *subject; /* Name, DER; NULL for an empty subject */
+	size_t subject_len;
+	int64_t not_before, not_after;
+	const uint8_t *spki;    /* SubjectPublicKeyInfo, DER */
+	size_t spki_len;
+	const uint8_t *exts;    /* Extension DERs, concatenated */
+	size_t exts_len;
+} zt_certw;
+
+/* Appends a v3 certificate, signed by s, with a random positive 128-bit serial. */
+int zt_certw_sign(const zt_certw *c, zt_signer *s, zt_buf *out, zt_err *e) ZT_MUST_CHECK;
+
+/* Length of the DER element at the start of p, or 0 if it is malformed. */
+size_t zt_der_elem_len(const uint8_t *p, size_t len);
+
+/* Parses concatenated DER certificates (at most ZT_CHAIN_MAX_CERTS). */
+int zt_certs_parse_der(const uint8_t *der, size_t len, STACK_OF(X509) **out,
+		       zt_err *e) ZT_MUST_CHECK;
+
+/* Appends concatenated DER certificates to out as PEM CERTIFICATE blocks. */
+int zt_der_certs_to_pem(const uint8_t *der, size_t len, zt_buf *out, zt_err *e) ZT_MUST_CHECK;
+
 /* ---- certificate signing requests ---------------------------------------- */
 
 /*
- * Parses a PKCS#10 request (PEM or DER), checks its self-signature and
- * returns its public key. Everything else it asks for is ignored by design:
- * the issuer decides the names. Caller frees.
+ * Parses a PKCS#10 request (PEM or DER), checks its self-signature (proof of
+ * possession) and returns its public key, taken as the request carries it.
+ * Everything else the request asks for is ignored by design: the issuer
+ * decides the names. Caller frees with zt_pubkey_free.
  */
-EVP_PKEY *zt_csr_public_key(const uint8_t *data, size_t len, zt_err *e);
+zt_pubkey *zt_csr_parse(const uint8_t *data, size_t len, zt_err *e);
 
 /* ---- primitives ---------------------------------------------------------- */
 

@@ -1,12 +1,13 @@
 /* crypto/csr.c: PKCS#10 requests — only the proven public key is used. */
-#include "crypto.h"
+#include "crypto_int.h"
 
 #include <openssl/pem.h>
 
-EVP_PKEY *zt_csr_public_key(const uint8_t *data, size_t len, zt_err *e)
+zt_pubkey *zt_csr_parse(const uint8_t *data, size_t len, zt_err *e)
 {
 	X509_REQ *req = NULL;
 	EVP_PKEY *pub = NULL;
+	zt_pubkey *pk = NULL;
 
 	if (len == 0 || len > ZT_PEM_MAX_BYTES) {
 		zt_err_set(e, ZT_EPARSE, "certificate request is empty or too large");
@@ -40,9 +41,10 @@ EVP_PKEY *zt_csr_public_key(const uint8_t *data, size_t len, zt_err *e)
 		/* proof of possession: the requester must hold the private key */
 		zt_crypto_err(e, ZT_EVERIFY,
 			      "the certificate request's signature does not verify: it was not signed by the key it carries");
-		EVP_PKEY_free(pub);
-		pub = NULL;
+	} else {
+		pk = zt_pubkey_from_x509_pubkey(pub, X509_REQ_get_X509_PUBKEY(req), e);
 	}
+	EVP_PKEY_free(pub);
 	X509_REQ_free(req);
-	return pub;
+	return pk;
 }

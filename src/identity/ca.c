@@ -32,8 +32,12 @@ struct signer {
 	X509 *cert;
 	EVP_PKEY *key;
 	char name[17];
-	int64_t not_after;
+	int64_t not_before, not_after;
 	uint8_t key_id[20]; /* becomes the authority key ID of what it signs */
+	/* for issuing without OpenSSL's object model (see crypto.h) */
+	zt_signer *sg;
+	zt_buf subject_der; /* the issuer Name of what it signs */
+	zt_buf cert_der;
 };
 
 struct zt_ca {
@@ -62,28 +66,6 @@ static const uint8_t eku_leaf[] = { 0x30, 0x14, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x
 				    0x07, 0x03, 0x01, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05,
 				    0x05, 0x07, 0x03, 0x02 };
 
-/* Appends a DER tag and length. */
-static int der_hdr(zt_buf *b, uint8_t tag, size_t len, zt_err *e)
-{
-	uint8_t h[6];
-	size_t n = 0;
-
-	h[n++] = tag;
-	if (len < 0x80) {
-		h[n++] = (uint8_t)len;
-	} else if (len < 0x100) {
-		h[n++] = 0x81;
-		h[n++] = (uint8_t)len;
-	} else if (len < 0x10000) {
-		h[n++] = 0x82;
-		h[n++] = (uint8_t)(len >> 8);
-		h[n++] = (uint8_t)len;
-	} else {
-		return zt_err_set(e, ZT_ELIMIT, "extension too large");
-	}
-	return zt_buf_append(b, h, n, e);
-}
-
 static int add_key_ids(X509 *x, const uint8_t ski[20], const uint8_t aki[20], zt_err *e)
 {
 	uint8_t s[22] = { 0x04, 20 }, a[24] = { 0x30, 22, 0x80, 20 };
@@ -96,32 +78,19 @@ static int add_key_ids(X509 *x, const uint8_t ski[20], const uint8_t aki[20], zt
 	return zt_x509_add_ext_der(x, NID_authority_key_identifier, 0, a, sizeof a, e);
 }
 
-/* SubjectAltName: the SPIFFE ID as URI [6], then DNS names [2]. */
-static int add_san(X509 *x, const zt_spiffe_id *id, const char *const *dns, size_t ndns,
-		   int critical, zt_err *e)
+/* A CA's SubjectAltName: the SPIFFE ID of its trust domain (X.509-SVID 3.2). */
+static int add_ca_san(X509 *x, const zt_spiffe_id *id, zt_err *e)
 {
-	zt_buf body, ext;
+	zt_buf uri, seq;
 	int r;
 
-	zt_buf_init(&body, 65535);
-	zt_buf_init(&ext, 65540);
-	if ((r = der_hdr(&body, 0x86, id->len, e)) != 0 ||
-	    (r = zt_buf_append(&body, id->str, id->len, e)) != 0)
-		goto out;
-	for (size_t i = 0; i < ndns; i++) {
-		size_t n = strlen(dns[i]);
-
-		if ((r = der_hdr(&body, 0x82, n, e)) != 0 ||
-		    (r = zt_buf_append(&body, dns[i], n, e)) != 0)
-			goto out;
-	}
-	if ((r = der_hdr(&ext, 0x30, body.len, e)) != 0 ||
-	    (r = zt_buf_append(&ext, body.p, body.len, e)) != 0)
-		goto out;
-	r = zt_x509_add_ext_der(x, NID_subject_alt_name, critical, ext.p, ext.len, e);
-out:
-	zt_buf_free(&body, 0);
-	zt_buf_free(&ext, 0);
+	zt_buf_init(&uri, 4096);
+	zt_buf_init(&seq, 4096);
+	if ((r = zt_der_put(&uri, 0x86, id->str, id->len, e)) == 0 &&
+	    (r = zt_der_put(&seq, 0x30, uri.p, uri.len, e)) == 0)
+		r = zt_x509_add_ext_der(x, NID_subject_alt_name, 0, seq.p, seq.len, e);
+	zt_buf_free(&uri, 0);
+	zt_buf_free(&seq, 0);
 	return r;
 }
 
@@ -198,6 +167,42 @@ static int save_state(const zt_ca *ca, zt_err *e)
 	return r;
 }
 
+/* What issuing needs, computed once per signing CA. */
+static int signer_prepare(struct signer *s, zt_err *e)
+{
+	unsigned char *der = NULL;
+	int n, r;
+
+	zt_buf_init(&s->subject_der, 65536);
+	zt_buf_init(&s->cert_der, ZT_PEM_MAX_BYTES);
+	if (!(s->sg = zt_signer_new(s->key, e)))
+		return -ZT_ECRYPTO;
+	if ((n = i2d_X509_NAME(X509_get_subject_name(s->cert), &der)) <= 0)
+		return zt_crypto_err(e, ZT_ECRYPTO, "cannot encode the CA's name");
+	r = zt_buf_append(&s->subject_der, der, (size_t)n, e);
+	OPENSSL_free(der);
+	der = NULL;
+	if (r != 0)
+		return r;
+	if ((n = i2d_X509(s->cert, &der)) <= 0)
+		return zt_crypto_err(e, ZT_ECRYPTO, "cannot encode the CA's certificate");
+	r = zt_buf_append(&s->cert_der, der, (size_t)n, e);
+	OPENSSL_free(der);
+	if (r == 0 && zt_cert_times(s->cert, &s->not_before, &s->not_after) != 0)
+		r = zt_err_set(e, ZT_EPARSE, "cannot read the CA's validity");
+	return r;
+}
+
+static void signer_clear(struct signer *s)
+{
+	X509_free(s->cert);
+	EVP_PKEY_free(s->key);
+	zt_signer_free(s->sg);
+	zt_buf_free(&s->subject_der, 0);
+	zt_buf_free(&s->cert_der, 0);
+	memset(s, 0, sizeof *s);
+}
+
 /* Creates, signs and writes a new signing CA; it becomes signers[nsigners]. */
 static int new_signer(zt_ca *ca, int64_t ttl, zt_err *e)
 {
@@ -242,11 +247,12 @@ static int new_signer(zt_ca *ca, int64_t ttl, zt_err *e)
 	if ((r = zt_x509_add_ext_der(s->cert, NID_basic_constraints, 1, bc_signing, sizeof bc_signing, e)) != 0 ||
 	    (r = zt_x509_add_ext_der(s->cert, NID_key_usage, 1, ku_ca, sizeof ku_ca, e)) != 0 ||
 	    (r = add_key_ids(s->cert, s->key_id, root_kid, e)) != 0 ||
-	    (r = add_san(s->cert, &tdid, NULL, 0, 0, e)) != 0 ||
+	    (r = add_ca_san(s->cert, &tdid, e)) != 0 ||
 	    (r = zt_x509_sign(s->cert, ca->root_key, e)) != 0)
 		goto fail;
 	zt_hex(s->key_id, 8, s->name);
-	s->not_after = na;
+	if ((r = signer_prepare(s, e)) != 0)
+		goto fail;
 	/* key first: a certificate on disk without its key would be useless */
 	snprintf(rel, sizeof rel, "signing/%s.key", s->name);
 	if ((r = ca_path(ca, path, sizeof path, rel, e)) != 0 ||
@@ -265,9 +271,7 @@ static int new_signer(zt_ca *ca, int64_t ttl, zt_err *e)
 	return 0;
 fail:
 	sk_X509_free(one);
-	X509_free(s->cert);
-	EVP_PKEY_free(s->key);
-	memset(s, 0, sizeof *s);
+	signer_clear(s);
 	return r;
 }
 
@@ -338,7 +342,7 @@ int zt_ca_init(const char *dir, const char *td, int64_t root_ttl, int64_t signin
 	    (r = zt_x509_add_ext_der(ca->root, NID_basic_constraints, 1, bc_root, sizeof bc_root, e)) != 0 ||
 	    (r = zt_x509_add_ext_der(ca->root, NID_key_usage, 1, ku_ca, sizeof ku_ca, e)) != 0 ||
 	    (r = add_key_ids(ca->root, kid, kid, e)) != 0 ||
-	    (r = add_san(ca->root, &tdid, NULL, 0, 0, e)) != 0 ||
+	    (r = add_ca_san(ca->root, &tdid, e)) != 0 ||
 	    (r = zt_x509_sign(ca->root, ca->root_key, e)) != 0)
 		goto out;
 	if ((r = ca_path(ca, path, sizeof path, "root.key", e)) != 0 ||
@@ -369,7 +373,6 @@ static int load_signer(zt_ca *ca, const char *name, zt_err *e)
 	struct signer *s = &ca->signers[ca->nsigners];
 	char path[PATH_MAX], rel[64];
 	STACK_OF(X509) *certs = NULL;
-	int64_t nb;
 	int r;
 
 	if (ca->nsigners >= CA_MAX_SIGNERS)
@@ -400,15 +403,12 @@ static int load_signer(zt_ca *ca, const char *name, zt_err *e)
 		r = zt_err_set(e, ZT_ESTATE, "signing/%s.pem was not issued by this CA's root", name);
 		goto fail;
 	}
-	if ((r = zt_key_id(s->key, s->key_id, e)) != 0)
+	if ((r = zt_key_id(s->key, s->key_id, e)) != 0 || (r = signer_prepare(s, e)) != 0)
 		goto fail;
-	(void)zt_cert_times(s->cert, &nb, &s->not_after);
 	ca->nsigners++;
 	return 0;
 fail:
-	X509_free(s->cert);
-	EVP_PKEY_free(s->key);
-	memset(s, 0, sizeof *s);
+	signer_clear(s);
 	return r;
 }
 
@@ -507,10 +507,8 @@ void zt_ca_free(zt_ca *ca)
 {
 	if (!ca)
 		return;
-	for (size_t i = 0; i < ca->nsigners; i++) {
-		X509_free(ca->signers[i].cert);
-		EVP_PKEY_free(ca->signers[i].key);
-	}
+	for (size_t i = 0; i < ca->nsigners; i++)
+		signer_clear(&ca->signers[i]);
 	X509_free(ca->root);
 	EVP_PKEY_free(ca->root_key);
 	free(ca);
@@ -569,8 +567,7 @@ int zt_ca_rotate(zt_ca *ca, int64_t ttl, zt_err *e)
 			if (ca_path(ca, path, sizeof path, rel, NULL) == 0)
 				unlink(path);
 		}
-		X509_free(s->cert);
-		EVP_PKEY_free(s->key);
+		signer_clear(s);
 	}
 	ca->nsigners = keep;
 	ca->active = keep - 1; /* the new one, always last */
@@ -579,19 +576,26 @@ out:
 	return r;
 }
 
-int zt_ca_issue(zt_ca *ca, const zt_spiffe_id *id, EVP_PKEY *pub,
-		const zt_issue_opts *opts, STACK_OF(X509) **chain, zt_err *e)
+/* DER content bytes of the extension OIDs (RFC 5280 4.2.1) */
+static const uint8_t oid_ski[] = { 0x55, 0x1d, 0x0e }, oid_ku[] = { 0x55, 0x1d, 0x0f },
+		     oid_san[] = { 0x55, 0x1d, 0x11 }, oid_bc[] = { 0x55, 0x1d, 0x13 },
+		     oid_aki[] = { 0x55, 0x1d, 0x23 }, oid_eku[] = { 0x55, 0x1d, 0x25 };
+
+int zt_ca_issue(zt_ca *ca, const zt_spiffe_id *id, const zt_pubkey *pub,
+		const zt_issue_opts *opts, zt_buf *chain_der, zt_err *e)
 {
 	static const zt_issue_opts defaults;
 	struct signer *s = &ca->signers[ca->active];
-	int64_t now = zt_now(), ttl, na, nb, snb, sna;
-	uint8_t ski[20];
+	int64_t now = zt_now(), ttl;
+	uint8_t ski[22] = { 0x04, 20 }, aki[24] = { 0x30, 22, 0x80, 20 };
+	zt_buf exts, san;
+	const uint8_t *spki;
+	size_t spki_len;
+	zt_certw cw;
 	size_t plen;
 	char t[32];
-	X509 *leaf = NULL;
-	int r;
+	int r = 0;
 
-	*chain = NULL;
 	if (!opts)
 		opts = &defaults;
 	ttl = opts->ttl ? opts->ttl : ZT_SVID_TTL_DEFAULT;
@@ -612,46 +616,48 @@ int zt_ca_issue(zt_ca *ca, const zt_spiffe_id *id, EVP_PKEY *pub,
 		if (!valid_dns(opts->dns[i]))
 			return zt_err_set(e, ZT_EINVAL, "\"%.253s\" is not a valid DNS name",
 					  opts->dns[i]);
-	if (zt_cert_times(s->cert, &snb, &sna) != 0)
-		return zt_err_set(e, ZT_ESTATE, "cannot read the signing CA's validity");
-	if (sna <= now + 1) {
-		zt_time_format(sna, t, sizeof t);
+	if (s->not_after <= now + 1) {
+		zt_time_format(s->not_after, t, sizeof t);
 		return zt_err_set(e, ZT_ESTATE,
 				  "the active signing CA expired at %s; run 'zt ca rotate --dir %s'",
 				  t, ca->dir);
 	}
-	nb = now - CA_BACKDATE < snb ? snb : now - CA_BACKDATE;
-	na = now + ttl > sna ? sna : now + ttl; /* an SVID never outlives its signer */
-	if ((r = zt_key_id(pub, ski, e)) != 0)
-		return r;
-	if (!(leaf = zt_x509_start(pub, nb, na, e)))
-		return -ZT_ECRYPTO;
-	/* empty subject, so the SAN is critical (X.509-SVID 3.1, RFC 5280 4.1.2.6) */
-	if (!X509_set_issuer_name(leaf, X509_get_subject_name(s->cert))) {
-		r = zt_crypto_err(e, ZT_ECRYPTO, "cannot set the issuer");
-		goto fail;
-	}
-	if ((r = zt_x509_add_ext_der(leaf, NID_basic_constraints, 1, bc_leaf, sizeof bc_leaf, e)) != 0 ||
-	    (r = zt_x509_add_ext_der(leaf, NID_key_usage, 1, ku_leaf, sizeof ku_leaf, e)) != 0 ||
-	    (r = zt_x509_add_ext_der(leaf, NID_ext_key_usage, 0, eku_leaf, sizeof eku_leaf, e)) != 0 ||
-	    (r = add_key_ids(leaf, ski, s->key_id, e)) != 0 ||
-	    (r = add_san(leaf, id, opts->dns, opts->ndns, 1, e)) != 0 ||
-	    (r = zt_x509_sign(leaf, s->key, e)) != 0)
-		goto fail;
-	if (!(*chain = sk_X509_new_null()) || !sk_X509_push(*chain, leaf)) {
-		r = zt_err_set(e, ZT_ENOMEM, "out of memory");
-		goto fail;
-	}
-	leaf = NULL;
-	if (!X509_up_ref(s->cert) || !sk_X509_push(*chain, s->cert)) {
-		r = zt_err_set(e, ZT_ENOMEM, "out of memory");
-		goto fail;
-	}
-	return 0;
-fail:
-	X509_free(leaf);
-	sk_X509_pop_free(*chain, X509_free);
-	*chain = NULL;
+	zt_buf_init(&exts, 65536);
+	zt_buf_init(&san, 65536);
+	memcpy(ski + 2, zt_pubkey_id(pub), 20);
+	spki = zt_pubkey_spki(pub, &spki_len);
+	memcpy(aki + 4, s->key_id, 20);
+	/* SubjectAltName: the SPIFFE ID as URI [6], then DNS names [2]; critical,
+	 * since the subject is empty (X.509-SVID 2, 3.1; RFC 5280 4.1.2.6) */
+	for (size_t i = 0; i < opts->ndns + 1 && r == 0; i++)
+		r = i == 0 ? zt_der_put(&exts, 0x86, id->str, id->len, e)
+			   : zt_der_put(&exts, 0x82, opts->dns[i - 1], strlen(opts->dns[i - 1]), e);
+	if (r != 0 || (r = zt_der_put(&san, 0x30, exts.p, exts.len, e)) != 0)
+		goto out;
+	exts.len = 0;
+	if ((r = zt_der_ext(&exts, oid_bc, sizeof oid_bc, 1, bc_leaf, sizeof bc_leaf, e)) != 0 ||
+	    (r = zt_der_ext(&exts, oid_ku, sizeof oid_ku, 1, ku_leaf, sizeof ku_leaf, e)) != 0 ||
+	    (r = zt_der_ext(&exts, oid_eku, sizeof oid_eku, 0, eku_leaf, sizeof eku_leaf, e)) != 0 ||
+	    (r = zt_der_ext(&exts, oid_ski, sizeof oid_ski, 0, ski, sizeof ski, e)) != 0 ||
+	    (r = zt_der_ext(&exts, oid_aki, sizeof oid_aki, 0, aki, sizeof aki, e)) != 0 ||
+	    (r = zt_der_ext(&exts, oid_san, sizeof oid_san, 1, san.p, san.len, e)) != 0)
+		goto out;
+	cw = (zt_certw){
+		.issuer = s->subject_der.p,
+		.issuer_len = s->subject_der.len,
+		.not_before = now - CA_BACKDATE < s->not_before ? s->not_before : now - CA_BACKDATE,
+		/* an SVID never outlives its signer */
+		.not_after = now + ttl > s->not_after ? s->not_after : now + ttl,
+		.spki = spki,
+		.spki_len = spki_len,
+		.exts = exts.p,
+		.exts_len = exts.len,
+	};
+	if ((r = zt_certw_sign(&cw, s->sg, chain_der, e)) == 0)
+		r = zt_buf_append(chain_der, s->cert_der.p, s->cert_der.len, e);
+out:
+	zt_buf_free(&exts, 0);
+	zt_buf_free(&san, 0);
 	return r;
 }
 

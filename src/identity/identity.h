@@ -182,13 +182,16 @@ typedef struct zt_issue_opts {
 } zt_issue_opts;
 
 /*
- * Issues an X.509-SVID for id and public key pub, signed by the active
- * signing CA. It never outlives its signer: notAfter is capped at the
- * signer's. *chain is [leaf, signing CA]; caller frees it with
- * sk_X509_pop_free(*chain, X509_free).
+ * Issues an X.509-SVID for id and public key pub (from zt_csr_parse or
+ * zt_pubkey_from_pkey), signed by the active
+ * signing CA: empty subject, the ID as the one (critical) URI SAN, CA:false,
+ * digitalSignature, serverAuth and clientAuth. It never outlives its signer:
+ * notAfter is capped at the signer's. Appends the chain to *chain_der as
+ * DER, the leaf then the signing CA (zt_certs_parse_der and
+ * zt_der_certs_to_pem read it). Not thread-safe: one zt_ca per thread.
  */
-int zt_ca_issue(zt_ca *ca, const zt_spiffe_id *id, EVP_PKEY *pub,
-		const zt_issue_opts *opts, STACK_OF(X509) **chain, zt_err *e) ZT_MUST_CHECK;
+int zt_ca_issue(zt_ca *ca, const zt_spiffe_id *id, const zt_pubkey *pub,
+		const zt_issue_opts *opts, zt_buf *chain_der, zt_err *e) ZT_MUST_CHECK;
 
 /* The CA's bundle: its root and its unexpired signing CAs. Caller frees. */
 zt_bundle *zt_ca_bundle(const zt_ca *ca, zt_err *e);

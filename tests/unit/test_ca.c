@@ -36,11 +36,20 @@ static STACK_OF(X509) *issue(zt_ca *ca, const char *id_s, int64_t ttl, zt_err *e
 	STACK_OF(X509) *chain = NULL;
 	zt_issue_opts o = { .ttl = ttl };
 	EVP_PKEY *k = tu_key();
+	zt_pubkey *pk = zt_pubkey_from_pkey(k, NULL);
 	zt_spiffe_id id;
+	zt_buf der;
 
+	zt_buf_init(&der, 1 << 20);
 	assert_int_equal(zt_id_parse(id_s, strlen(id_s), &id, NULL), 0);
-	if (zt_ca_issue(ca, &id, k, &o, &chain, e) != 0)
-		chain = NULL;
+	assert_non_null(pk);
+	if (zt_ca_issue(ca, &id, pk, &o, &der, e) == 0) {
+		assert_int_equal(zt_certs_parse_der(der.p, der.len, &chain, e), 0);
+		/* the leaf holds exactly the key it was issued for */
+		assert_true(zt_key_matches_cert(k, sk_X509_value(chain, 0)));
+	}
+	zt_buf_free(&der, 0);
+	zt_pubkey_free(pk);
 	EVP_PKEY_free(k);
 	return chain;
 }

@@ -1,0 +1,10 @@
+/* crypto/crypto_int.h: shared between the crypto module's files only. */
+#ifndef ZT_CRYPTO_INT_H
+#define ZT_CRYPTO_INT_H
+
+#include "crypto.h"
+
+/* A zt_pubkey from an X509_PUBKEY exactly as it was received (a CSR's). */
+zt_pubkey *zt_pubkey_from_x509_pubkey(EVP_PKEY *pkey, X509_PUBKEY *xpk, zt_err *e);
+
+#endif
