@@ -2,7 +2,8 @@
 # Runs zt's tests and ends with one line "N passed, N failed".
 #   scripts/test.sh [all|unit|e2e|asan]
 #   all:  unit tests (gcc build), end-to-end tests (pytest), then the unit
-#         tests again built with clang under AddressSanitizer + UBSan.
+#         tests and the end-to-end tests again with everything built by
+#         clang under AddressSanitizer + UBSan.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export ZT_SRCDIR=$PWD
@@ -36,25 +37,31 @@ unit() {
   run_unit_dir build unit
 }
 
+# The unit tests, and the zt binary the end-to-end tests then drive, built
+# with clang under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan() {
-  make -s -j"$jobs" BUILD=build-asan SAN=1 CC=clang unit-bins \
+  make -s -j"$jobs" BUILD=build-asan SAN=1 CC=clang unit-bins build-asan/zt \
     || { failed=$((failed + 1)); problems+=("asan build"); return; }
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_unit_dir build-asan asan
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  run_unit_dir build-asan asan
+  ZT_BIN=$PWD/build-asan/zt e2e asan-e2e
 }
 
 e2e() {
-  make -s -j"$jobs" build/zt || { failed=$((failed + 1)); problems+=("build"); return; }
+  local label=${1:-e2e}
+  [ -n "${ZT_BIN:-}" ] || make -s -j"$jobs" build/zt || { failed=$((failed + 1)); problems+=("build"); return; }
   local out rc p f er
-  out=$(/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e 2>&1); rc=$?
+  out=$(ZT_BIN=${ZT_BIN:-$PWD/build/zt} /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e 2>&1); rc=$?
   printf '%s\n' "$out" | tail -25
   p=$(grep -oE '[0-9]+ passed' <<<"$out" | tail -1 | grep -oE '^[0-9]+'); p=${p:-0}
   f=$(grep -oE '[0-9]+ failed' <<<"$out" | tail -1 | grep -oE '^[0-9]+'); f=${f:-0}
   er=$(grep -oE '[0-9]+ errors?' <<<"$out" | tail -1 | grep -oE '^[0-9]+'); er=${er:-0}
   f=$((f + er))
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-  [ "$p" -eq 0 ] && { f=$((f + 1)); problems+=("e2e ran no test"); }
-  [ "$f" -ne 0 ] && problems+=("e2e")
+  [ "$p" -eq 0 ] && { f=$((f + 1)); problems+=("$label ran no test"); }
+  [ "$f" -ne 0 ] && problems+=("$label")
+  printf '%-6s %-28s %3d passed, %d failed\n' "$label" "tests/e2e" "$p" "$f"
   passed=$((passed + p)); failed=$((failed + f))
 }
 
