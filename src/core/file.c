@@ -73,6 +73,26 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+/* Makes a rename or link in path's folder durable (fsync of the folder). */
+static void sync_parent(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	int fd;
+
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == path)
+		snprintf(dir, sizeof dir, "/");
+	else
+		snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+}
+
 int zt_file_write(const char *path, const void *data, size_t len, unsigned mode,
 		  int flags, zt_err *e)
 {
@@ -112,6 +132,7 @@ int zt_file_write(const char *path, const void *data, size_t len, unsigned mode,
 					  strerror(err));
 		}
 		unlink(tmp);
+		sync_parent(path);
 		return 0;
 	}
 	if (rename(tmp, path) != 0) {
@@ -119,6 +140,7 @@ int zt_file_write(const char *path, const void *data, size_t len, unsigned mode,
 		unlink(tmp);
 		return r;
 	}
+	sync_parent(path);
 	return 0;
 }
 

@@ -576,6 +576,36 @@ out:
 	return r;
 }
 
+/*
+ * Keys zt will certify: ECDSA on P-256, P-384 or P-521, Ed25519, or RSA of
+ * at least 2048 bits. A weak key in an SVID would make the identity weak.
+ */
+static int check_workload_key(EVP_PKEY *k, zt_err *e)
+{
+	char group[32];
+	size_t n = 0;
+
+	if (EVP_PKEY_is_a(k, "EC")) {
+		if (EVP_PKEY_get_utf8_string_param(k, "group", group, sizeof group, &n) &&
+		    (strcmp(group, "prime256v1") == 0 || strcmp(group, "secp384r1") == 0 ||
+		     strcmp(group, "secp521r1") == 0))
+			return 0;
+		return zt_err_rule(e, ZT_EINVAL, "weak-key",
+				   "the workload's key is on an elliptic curve zt does not certify; use P-256 (or P-384, P-521)");
+	}
+	if (EVP_PKEY_is_a(k, "ED25519"))
+		return 0;
+	if (EVP_PKEY_is_a(k, "RSA")) {
+		if (EVP_PKEY_get_bits(k) >= 2048)
+			return 0;
+		return zt_err_rule(e, ZT_EINVAL, "weak-key",
+				   "the workload's RSA key has %d bits; zt certifies RSA keys of 2048 bits or more",
+				   EVP_PKEY_get_bits(k));
+	}
+	return zt_err_rule(e, ZT_EINVAL, "weak-key",
+			   "the workload's key type is not one zt certifies (ECDSA P-256/P-384/P-521, Ed25519, RSA >= 2048)");
+}
+
 /* DER content bytes of the extension OIDs (RFC 5280 4.2.1) */
 static const uint8_t oid_ski[] = { 0x55, 0x1d, 0x0e }, oid_ku[] = { 0x55, 0x1d, 0x0f },
 		     oid_san[] = { 0x55, 0x1d, 0x11 }, oid_bc[] = { 0x55, 0x1d, 0x13 },
@@ -616,6 +646,8 @@ int zt_ca_issue(zt_ca *ca, const zt_spiffe_id *id, const zt_pubkey *pub,
 		if (!valid_dns(opts->dns[i]))
 			return zt_err_set(e, ZT_EINVAL, "\"%.253s\" is not a valid DNS name",
 					  opts->dns[i]);
+	if ((r = check_workload_key(zt_pubkey_pkey(pub), e)) != 0)
+		return r;
 	if (s->not_after <= now + 1) {
 		zt_time_format(s->not_after, t, sizeof t);
 		return zt_err_set(e, ZT_ESTATE,

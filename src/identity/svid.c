@@ -232,6 +232,12 @@ static int path_error(X509_STORE_CTX *ctx, const char *td, int64_t now, zt_err *
 	case X509_V_ERR_KEYUSAGE_NO_CERTSIGN:
 		return zt_err_rule(e, ZT_EVERIFY, "signer-no-key-cert-sign",
 				   "%s signs certificates but lacks keyCertSign (X.509-SVID 3.2)", what);
+	case X509_V_ERR_EE_KEY_TOO_SMALL:
+	case X509_V_ERR_CA_KEY_TOO_SMALL:
+	case X509_V_ERR_CA_MD_TOO_WEAK:
+		return zt_err_rule(e, ZT_EVERIFY, "weak-key",
+				   "%s has a key or signature weaker than 112 bits of security (%s)",
+				   what, X509_verify_cert_error_string(err));
 	case X509_V_ERR_CERT_CHAIN_TOO_LONG:
 	case X509_V_ERR_PATH_LENGTH_EXCEEDED:
 		return zt_err_rule(e, ZT_EVERIFY, "chain-too-long",
@@ -341,6 +347,8 @@ int zt_svid_verify(const zt_bundle_set *bundles, STACK_OF(X509) *chain,
 	/* every bundle authority is a trust anchor (as in SPIFFE bundles) */
 	X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN);
 	X509_STORE_CTX_set_verify(ctx, check_signatures_and_times);
+	/* keys of at least 112-bit strength: RSA >= 2048, EC >= 224 (SP 800-57) */
+	X509_VERIFY_PARAM_set_auth_level(param, 2);
 	if (X509_verify_cert(ctx) != 1) {
 		r = path_error(ctx, zt_bundle_td(b), now, e);
 		goto out;

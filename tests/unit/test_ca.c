@@ -128,6 +128,75 @@ static void test_issue_and_verify(void **state)
 	tu_rmtree(dir);
 }
 
+static void test_workload_key_strength(void **state)
+{
+	char *dir = tu_mkdtemp();
+	static const struct {
+		const char *alg, *opt;
+		int ok;
+	} keys[] = {
+		{ "RSA", "rsa_keygen_bits:1024", 0 },
+		{ "RSA", "rsa_keygen_bits:2048", 1 },
+		{ "EC", "ec_paramgen_curve:secp256k1", 0 },
+		{ "EC", "ec_paramgen_curve:P-384", 1 },
+		{ "ED25519", NULL, 1 },
+	};
+	zt_spiffe_id id;
+	zt_ca *ca;
+	zt_err e;
+
+	(void)state;
+	assert_int_equal(zt_ca_init(dir, "example.org", 86400, 3600, &e), 0);
+	ca = zt_ca_open(dir, &e);
+	assert_int_equal(zt_id_parse("spiffe://example.org/a", 22, &id, NULL), 0);
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		EVP_PKEY_CTX *kc = EVP_PKEY_CTX_new_from_name(NULL, keys[i].alg, NULL);
+		EVP_PKEY *k = NULL;
+		zt_pubkey *pk;
+		zt_buf der;
+		int r;
+
+		assert_non_null(kc);
+		assert_int_equal(EVP_PKEY_keygen_init(kc), 1);
+		if (keys[i].opt) {
+			char opt[64], *colon;
+
+			snprintf(opt, sizeof opt, "%s", keys[i].opt);
+			colon = strchr(opt, ':');
+			*colon = '\0';
+			assert_true(EVP_PKEY_CTX_ctrl_str(kc, opt, colon + 1) > 0);
+		}
+		assert_int_equal(EVP_PKEY_keygen(kc, &k), 1);
+		pk = zt_pubkey_from_pkey(k, &e);
+		assert_non_null(pk);
+		zt_buf_init(&der, 1 << 20);
+		r = zt_ca_issue(ca, &id, pk, NULL, &der, &e);
+		if ((r == 0) != keys[i].ok)
+			fail_msg("key %zu (%s %s): got %d (%s)", i, keys[i].alg,
+				 keys[i].opt ? keys[i].opt : "", r, e.msg);
+		if (!keys[i].ok)
+			assert_string_equal(e.rule, "weak-key");
+		if (r == 0) {
+			STACK_OF(X509) *chain;
+			zt_bundle_set *set = set_of(ca);
+			zt_svid_info info;
+
+			/* the SPKI written by the slow path is what OpenSSL reads back */
+			assert_int_equal(zt_certs_parse_der(der.p, der.len, &chain, &e), 0);
+			assert_true(zt_key_matches_cert(k, sk_X509_value(chain, 0)));
+			assert_int_equal(zt_svid_verify(set, chain, NULL, &info, &e), 0);
+			sk_X509_pop_free(chain, X509_free);
+			zt_bundle_set_free(set);
+		}
+		zt_buf_free(&der, 0);
+		zt_pubkey_free(pk);
+		EVP_PKEY_free(k);
+		EVP_PKEY_CTX_free(kc);
+	}
+	zt_ca_free(ca);
+	tu_rmtree(dir);
+}
+
 static void test_rotate_keeps_old_svids(void **state)
 {
 	char *dir = tu_mkdtemp();
@@ -225,6 +294,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_init_layout_and_refusal),
 		cmocka_unit_test(test_issue_and_verify),
+		cmocka_unit_test(test_workload_key_strength),
 		cmocka_unit_test(test_rotate_keeps_old_svids),
 		cmocka_unit_test(test_expired_signer_refuses),
 		cmocka_unit_test(test_foreign_signer_file_refused),

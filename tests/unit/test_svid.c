@@ -248,6 +248,19 @@ static void test_signer_rules(void **state)
 	}
 }
 
+static void test_weak_leaf_key(void **state)
+{
+	const char *const exts[] = { GOOD_EXTS("subjectAltName=URI:spiffe://example.org/a"), NULL };
+	EVP_PKEY *rsa = EVP_RSA_gen(1024);
+	X509 *leaf;
+
+	(void)state;
+	assert_non_null(rsa);
+	leaf = tu_cert(rsa, P.inter, P.int_key, "leaf", T0 - HOUR, T0 + HOUR, exts);
+	assert_string_equal(verify_rule(leaf, P.inter, NULL), "weak-key");
+	EVP_PKEY_free(rsa);
+}
+
 static void test_bundle_intermediate_is_anchor(void **state)
 {
 	const char *const exts[] = { GOOD_EXTS("subjectAltName=URI:spiffe://example.org/a"), NULL };
@@ -357,6 +370,7 @@ int main(void)
 		cmocka_unit_test(test_time_and_trust),
 		cmocka_unit_test(test_untrusted_root_and_signature),
 		cmocka_unit_test(test_signer_rules),
+		cmocka_unit_test(test_weak_leaf_key),
 		cmocka_unit_test(test_bundle_intermediate_is_anchor),
 		cmocka_unit_test(test_empty_and_long_chain),
 		cmocka_unit_test(test_go_spiffe_vectors),
