@@ -43,5 +43,6 @@ int zt_cmd_ca(int argc, char **argv);
 int zt_cmd_svid(int argc, char **argv);
 int zt_cmd_bundle(int argc, char **argv);
 int zt_cmd_demo(int argc, char **argv);
+int zt_cmd_policy(int argc, char **argv);
 
 #endif

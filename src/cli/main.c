@@ -16,6 +16,7 @@ static const struct {
 	{ "ca", zt_cmd_ca, "ca init|rotate|issue|status   the trust domain's certificate authority" },
 	{ "svid", zt_cmd_svid, "svid verify                    check an X.509-SVID against trust bundles" },
 	{ "bundle", zt_cmd_bundle, "bundle export                  publish the trust bundle (PEM or SPIFFE)" },
+	{ "policy", zt_cmd_policy, "policy check|eval|test         authorization policies: lint, decide, test" },
 	{ "demo", zt_cmd_demo, "demo                           a trust domain, two SVIDs, verified" },
 };
 

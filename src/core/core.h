@@ -116,6 +116,25 @@ int zt_buf_terminate(zt_buf *b, zt_err *e) ZT_MUST_CHECK;
 /* Frees the memory; wipes it first when `secret` is set. */
 void zt_buf_free(zt_buf *b, int secret);
 
+/* ---- arenas ------------------------------------------------------------- */
+
+/*
+ * A bump allocator: many small allocations freed at once. Used for data
+ * built once and read often (compiled policy), so it also packs that data
+ * together in memory.
+ */
+typedef struct zt_arena zt_arena;
+
+zt_arena *zt_arena_new(size_t chunk);
+/* Zeroed, 16-byte aligned memory that lives until zt_arena_free; NULL when
+ * out of memory. */
+void *zt_arena_alloc(zt_arena *a, size_t n);
+/* A NUL-terminated copy of n bytes. */
+char *zt_arena_strndup(zt_arena *a, const char *s, size_t n);
+void zt_arena_free(zt_arena *a);
+/* Bytes held by the arena (for reports). */
+size_t zt_arena_size(const zt_arena *a);
+
 /* ---- files ------------------------------------------------------------- */
 
 /* Reads at most `max` bytes of `path` into b (initialised here). */
@@ -165,10 +184,53 @@ json_t *zt_json_parse(const char *text, size_t len, zt_err *e);
 json_t *zt_yaml_parse(const char *text, size_t len, size_t max_docs, zt_err *e);
 
 /*
+ * Where each value of a parsed YAML document came from (1-based line and
+ * column), for error messages that point into the file.
+ */
+typedef struct zt_docpos zt_docpos;
+
+/* As zt_yaml_parse, also filling *pos (caller frees with zt_docpos_free). */
+json_t *zt_yaml_parse_pos(const char *text, size_t len, size_t max_docs, zt_docpos **pos,
+			  zt_err *e);
+void zt_docpos_free(zt_docpos *pos);
+/* 0 and the position of node, or -1 when unknown (pos may be NULL). Shared
+ * jansson singletons (true, false, null) have no position. */
+int zt_docpos_get(const zt_docpos *pos, const json_t *node, int *line, int *col);
+
+/*
  * Loads a file as an array of documents: a file named *.json is one JSON
  * document, anything else is YAML (up to 1024 documents). Caller owns it.
  */
 json_t *zt_doc_load_file(const char *path, size_t max_bytes, zt_err *e);
+
+/* ---- HTTP request paths ------------------------------------------------ */
+
+#define ZT_PATH_MAX 8192
+
+/*
+ * Normalizes an HTTP request target in origin form ("/a/b?q") once, for both
+ * policy matching and forwarding, so the two can never disagree (Istio
+ * CVE-2021-31920, CVE-2021-39156). The path part:
+ *   - must begin with '/'; NUL, control characters (< 0x20, 0x7f), spaces,
+ *     bytes >= 0x80, a raw '\' and a fragment ('#') are refused;
+ *   - percent-encoding must be valid (%XX, hex); %2F and %5C (encoded '/'
+ *     and '\') are refused, and so are encoded control characters and NUL
+ *     (%00-%1F, %7F); encoded unreserved characters (RFC 3986 2.3: ALPHA,
+ *     DIGIT, '-', '.', '_', '~') are decoded; other escapes are kept with
+ *     uppercase hex (RFC 3986 6.2.2.1);
+ *   - repeated slashes are merged;
+ *   - dot segments are removed (RFC 3986 5.2.4), after decoding, so
+ *     "/%2e%2e/" is a ".." segment; ".." never climbs above "/".
+ * The query ("?..." up to the end) is kept as it is after the same byte
+ * checks (no '#', control, space or >= 0x80 bytes; valid %XX).
+ * Writes "PATH[?QUERY]" NUL-terminated to out (outsz >= len + 1 suffices;
+ * the result is never longer than the input) and the length of its path
+ * part to *path_len. Rules broken: path-empty, path-too-long,
+ * path-not-absolute, path-fragment, path-control, path-backslash,
+ * path-bad-percent, path-encoded-slash.
+ */
+int zt_path_normalize(const char *in, size_t len, char *out, size_t outsz,
+		      size_t *path_len, zt_err *e) ZT_MUST_CHECK;
 
 /* ---- time -------------------------------------------------------------- */
 

@@ -56,6 +56,78 @@ json_t *zt_json_parse(const char *text, size_t len, zt_err *e)
 	return v;
 }
 
+/* ---- positions: node pointer -> line, column (open addressing) ---- */
+
+struct posent {
+	const json_t *node;
+	int line, col;
+};
+
+struct zt_docpos {
+	struct posent *v;
+	size_t cap, n;
+};
+
+static size_t pos_hash(const json_t *node, size_t cap)
+{
+	uintptr_t x = (uintptr_t)node;
+
+	x ^= x >> 17;
+	x *= (uintptr_t)0x9e3779b97f4a7c15ull;
+	return (size_t)(x >> 7) & (cap - 1);
+}
+
+static int pos_put(zt_docpos *p, const json_t *node, int line, int col)
+{
+	if (p->n * 2 >= p->cap) {
+		size_t ncap = p->cap ? p->cap * 2 : 256;
+		struct posent *nv = calloc(ncap, sizeof *nv);
+
+		if (!nv)
+			return -1;
+		for (size_t i = 0; i < p->cap; i++) {
+			if (!p->v[i].node)
+				continue;
+			size_t h = pos_hash(p->v[i].node, ncap);
+			while (nv[h].node)
+				h = (h + 1) & (ncap - 1);
+			nv[h] = p->v[i];
+		}
+		free(p->v);
+		p->v = nv;
+		p->cap = ncap;
+	}
+	size_t h = pos_hash(node, p->cap);
+	while (p->v[h].node && p->v[h].node != node)
+		h = (h + 1) & (p->cap - 1);
+	if (!p->v[h].node)
+		p->n++;
+	p->v[h] = (struct posent){ node, line, col };
+	return 0;
+}
+
+int zt_docpos_get(const zt_docpos *p, const json_t *node, int *line, int *col)
+{
+	if (!p || !p->cap || !node)
+		return -1;
+	for (size_t h = pos_hash(node, p->cap); p->v[h].node; h = (h + 1) & (p->cap - 1)) {
+		if (p->v[h].node == node) {
+			*line = p->v[h].line;
+			*col = p->v[h].col;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void zt_docpos_free(zt_docpos *p)
+{
+	if (!p)
+		return;
+	free(p->v);
+	free(p);
+}
+
 struct frame {
 	json_t *node; /* array or object */
 	char *key;    /* pending key while an object waits for its value */
@@ -65,6 +137,7 @@ struct yparse {
 	struct frame st[ZT_DOC_MAX_DEPTH + 1];
 	int depth;
 	json_t *docs;
+	zt_docpos *pos; /* NULL: positions not wanted */
 	zt_err *e;
 };
 
@@ -116,6 +189,11 @@ static int attach(struct yparse *p, json_t *v, const yaml_event_t *ev)
 		return zt_err_set(p->e, ZT_EPARSE,
 				  "YAML line %zu: a value is not valid UTF-8",
 				  ev->start_mark.line + 1);
+	if (p->pos && v != json_true() && v != json_false() && v != json_null() &&
+	    pos_put(p->pos, v, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1) != 0) {
+		json_decref(v);
+		return zt_err_set(p->e, ZT_ENOMEM, "out of memory");
+	}
 	if (p->depth == 0) {
 		json_array_append_new(p->docs, v);
 		return 0;
@@ -203,15 +281,30 @@ static void on_end(struct yparse *p)
 
 json_t *zt_yaml_parse(const char *text, size_t len, size_t max_docs, zt_err *e)
 {
+	return zt_yaml_parse_pos(text, len, max_docs, NULL, e);
+}
+
+json_t *zt_yaml_parse_pos(const char *text, size_t len, size_t max_docs, zt_docpos **pos,
+			  zt_err *e)
+{
 	yaml_parser_t parser;
 	yaml_event_t ev;
 	struct yparse p = { .depth = 0, .e = e };
+
+	if (pos) {
+		*pos = NULL;
+		if (!(p.pos = calloc(1, sizeof *p.pos))) {
+			zt_err_set(e, ZT_ENOMEM, "out of memory");
+			return NULL;
+		}
+	}
 	int done = 0, r = 0;
 	size_t ndocs = 0;
 
 	p.docs = json_array();
 	if (!p.docs || !yaml_parser_initialize(&parser)) {
 		json_decref(p.docs);
+		zt_docpos_free(p.pos);
 		zt_err_set(e, ZT_ENOMEM, "out of memory");
 		return NULL;
 	}
@@ -292,8 +385,11 @@ json_t *zt_yaml_parse(const char *text, size_t len, size_t max_docs, zt_err *e)
 	yaml_parser_delete(&parser);
 	if (r != 0) {
 		json_decref(p.docs);
+		zt_docpos_free(p.pos);
 		return NULL;
 	}
+	if (pos)
+		*pos = p.pos;
 	return p.docs;
 }
 
