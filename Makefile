@@ -96,8 +96,12 @@ fuzz: $(FUZZ_BIN)
 build/bench_identity: bench/bench_identity.c $(BUILD)/libzt.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libzt.a $(LIBS)
 
-bench: build/bench_identity
+build/bench_policy: bench/bench_policy.c $(BUILD)/libzt.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libzt.a $(LIBS) -lm
+
+bench: build/bench_identity build/bench_policy
 	@bench/run-identity.sh
+	@bench/run-policy.sh
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -195,7 +195,7 @@ static int policy_test(int argc, char **argv)
 		{ NULL, 0, 0, NULL, NULL, NULL },
 	};
 	char *pos[MAX_PATHS];
-	size_t npos, passed = 0, failed = 0;
+	size_t npos, passed = 0, failed = 0, bad = 0;
 	zt_policy_snapshot *snap = NULL;
 	zt_policy_src *src = NULL;
 	struct reqbuf *rb = NULL;
@@ -241,8 +241,9 @@ static int policy_test(int argc, char **argv)
 			if (zt_policy_request_from_json(json_object_get(c, "request"), &rb->req, rb->headers,
 							MAX_HEADERS, rb->auds, MAX_AUDS, rb->path,
 							sizeof rb->path, &e) != 0) {
-				printf("FAIL %s (%s): bad request: [%s] %s\n", name, file, e.rule, e.msg);
+				printf("FAIL %s: bad request: [%s] %s (in %s)\n", name, e.rule, e.msg, file);
 				failed++;
+				bad++;
 				continue;
 			}
 			out.len = 0;
@@ -261,14 +262,16 @@ static int policy_test(int argc, char **argv)
 				continue;
 			}
 			failed++;
-			printf("FAIL %s (%s): expected %s%s%s, got ", name, file, expect,
-			       want_pol ? " by " : "", want_pol ? want_pol : "");
+			printf("FAIL %s: expected %s%s%s, got ", name, expect, want_pol ? " by " : "",
+			       want_pol ? want_pol : "");
 			print_decision(&d, stdout);
+			printf("  (in %s)\n", file);
 			fwrite(out.p, 1, out.len, stdout);
 		}
 	}
 	printf("%zu passed, %zu failed\n", passed, failed);
-	r = failed ? ZT_EXIT_FAIL : ZT_EXIT_OK;
+	/* a request that cannot be read is bad input, as in zt policy eval */
+	r = bad ? ZT_EXIT_USAGE : failed ? ZT_EXIT_FAIL : ZT_EXIT_OK;
 done:
 	free(rb);
 	zt_buf_free(&out, 0);

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct chunk {
 	struct chunk *next;
@@ -14,7 +15,10 @@ struct zt_arena {
 	struct chunk *head;
 	size_t chunk;
 	size_t total;
+	int huge;
 };
+
+#define HUGE_PAGE ((size_t)2 << 20)
 
 zt_arena *zt_arena_new(size_t chunk)
 {
@@ -23,6 +27,47 @@ zt_arena *zt_arena_new(size_t chunk)
 	if (a)
 		a->chunk = chunk < 4096 ? 4096 : chunk;
 	return a;
+}
+
+zt_arena *zt_arena_new_huge(void)
+{
+	zt_arena *a = zt_arena_new(HUGE_PAGE - sizeof(struct chunk));
+
+	if (a)
+		a->huge = 1;
+	return a;
+}
+
+void *zt_huge_calloc(size_t n, size_t size)
+{
+	size_t bytes, rounded;
+	void *p;
+
+	if (size && n > SIZE_MAX / size)
+		return NULL;
+	bytes = n * size;
+	if (bytes < HUGE_PAGE)
+		return calloc(n ? n : 1, size ? size : 1);
+	rounded = (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+	p = aligned_alloc(HUGE_PAGE, rounded);
+	if (!p)
+		return NULL;
+	(void)madvise(p, rounded, MADV_HUGEPAGE); /* a hint; fine if refused */
+	memset(p, 0, bytes);
+	return p;
+}
+
+static struct chunk *chunk_alloc(const zt_arena *a, size_t size)
+{
+	struct chunk *c;
+
+	if (a->huge && sizeof *c + size <= HUGE_PAGE) {
+		c = aligned_alloc(HUGE_PAGE, HUGE_PAGE);
+		if (c)
+			(void)madvise(c, HUGE_PAGE, MADV_HUGEPAGE);
+		return c;
+	}
+	return malloc(sizeof *c + size);
 }
 
 void *zt_arena_alloc(zt_arena *a, size_t n)
@@ -38,7 +83,7 @@ void *zt_arena_alloc(zt_arena *a, size_t n)
 
 		if (size > SIZE_MAX - sizeof *c)
 			return NULL;
-		c = malloc(sizeof *c + size);
+		c = chunk_alloc(a, size);
 		if (!c)
 			return NULL;
 		c->size = size;

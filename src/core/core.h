@@ -126,6 +126,12 @@ void zt_buf_free(zt_buf *b, int secret);
 typedef struct zt_arena zt_arena;
 
 zt_arena *zt_arena_new(size_t chunk);
+/* Chunks of 2 MiB in transparent huge pages: for large data read at random
+ * (a compiled policy of 100,000 services), where TLB misses would cost
+ * more than the work. */
+zt_arena *zt_arena_new_huge(void);
+/* Zeroed memory in huge pages when the kernel allows; free with free(). */
+void *zt_huge_calloc(size_t n, size_t size);
 /* Zeroed, 16-byte aligned memory that lives until zt_arena_free; NULL when
  * out of memory. */
 void *zt_arena_alloc(zt_arena *a, size_t n);
@@ -134,6 +140,20 @@ char *zt_arena_strndup(zt_arena *a, const char *s, size_t n);
 void zt_arena_free(zt_arena *a);
 /* Bytes held by the arena (for reports). */
 size_t zt_arena_size(const zt_arena *a);
+
+/* ---- hashing and string sets ------------------------------------------- */
+
+/* A fast 64-bit hash for tables (not a cryptographic one). */
+uint64_t zt_hash(const void *p, size_t n);
+
+/* A set of byte strings (not copied: they must outlive the set). */
+typedef struct zt_strset zt_strset;
+
+zt_strset *zt_strset_new(void);
+void zt_strset_free(zt_strset *s);
+/* 1 if added, 0 if it was there already, -1 when out of memory. */
+int zt_strset_add(zt_strset *s, const char *p, size_t n);
+int zt_strset_has(const zt_strset *s, const char *p, size_t n);
 
 /* ---- files ------------------------------------------------------------- */
 
@@ -196,6 +216,9 @@ void zt_docpos_free(zt_docpos *pos);
 /* 0 and the position of node, or -1 when unknown (pos may be NULL). Shared
  * jansson singletons (true, false, null) have no position. */
 int zt_docpos_get(const zt_docpos *pos, const json_t *node, int *line, int *col);
+/* The position of key `key` in mapping `obj`, or -1. */
+int zt_docpos_key_get(const zt_docpos *pos, const json_t *obj, const char *key, int *line,
+		      int *col);
 
 /*
  * Loads a file as an array of documents: a file named *.json is one JSON

@@ -63,18 +63,74 @@ struct posent {
 	int line, col;
 };
 
+/* where each key of each mapping was written */
+struct keypos {
+	const json_t *obj;
+	char *key;
+	int line, col;
+	struct keypos *next;
+};
+
+#define KEY_BUCKETS 4096
+
 struct zt_docpos {
 	struct posent *v;
 	size_t cap, n;
+	struct keypos **keys; /* KEY_BUCKETS chains, allocated on first use */
+	zt_arena *arena;      /* the keypos entries and their key copies */
 };
+
+static size_t key_bucket(const json_t *obj, const char *key)
+{
+	uintptr_t x = (uintptr_t)obj * 31 + (uintptr_t)zt_hash(key, strlen(key));
+
+	return (size_t)(x ^ (x >> 13)) % KEY_BUCKETS;
+}
+
+static int keypos_put(zt_docpos *p, const json_t *obj, const char *key, int line, int col)
+{
+	struct keypos *k;
+	size_t b;
+
+	if (!p->keys && (!(p->keys = calloc(KEY_BUCKETS, sizeof *p->keys)) ||
+			 !(p->arena = zt_arena_new(1u << 20))))
+		return -1;
+	if (!(k = zt_arena_alloc(p->arena, sizeof *k)) ||
+	    !(k->key = zt_arena_strndup(p->arena, key, strlen(key))))
+		return -1;
+	b = key_bucket(obj, key);
+	k->obj = obj;
+	k->line = line;
+	k->col = col;
+	k->next = p->keys[b];
+	p->keys[b] = k;
+	return 0;
+}
+
+int zt_docpos_key_get(const zt_docpos *p, const json_t *obj, const char *key, int *line, int *col)
+{
+	if (!p || !p->keys)
+		return -1;
+	for (const struct keypos *k = p->keys[key_bucket(obj, key)]; k; k = k->next)
+		if (k->obj == obj && strcmp(k->key, key) == 0) {
+			*line = k->line;
+			*col = k->col;
+			return 0;
+		}
+	return -1;
+}
 
 static size_t pos_hash(const json_t *node, size_t cap)
 {
-	uintptr_t x = (uintptr_t)node;
+	uint64_t x = (uint64_t)(uintptr_t)node;
 
-	x ^= x >> 17;
-	x *= (uintptr_t)0x9e3779b97f4a7c15ull;
-	return (size_t)(x >> 7) & (cap - 1);
+	/* a full 64-bit mix: heap pointers differ mostly in a few middle bits */
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return (size_t)x & (cap - 1);
 }
 
 static int pos_put(zt_docpos *p, const json_t *node, int line, int col)
@@ -124,6 +180,8 @@ void zt_docpos_free(zt_docpos *p)
 {
 	if (!p)
 		return;
+	zt_arena_free(p->arena);
+	free(p->keys);
 	free(p->v);
 	free(p);
 }
@@ -242,7 +300,11 @@ static int on_scalar(struct yparse *p, const yaml_event_t *ev)
 					  ev->start_mark.line + 1);
 		json_decref(probe);
 		f->key = strndup(s, n);
-		return f->key ? 0 : zt_err_set(p->e, ZT_ENOMEM, "out of memory");
+		if (!f->key || (p->pos && keypos_put(p->pos, f->node, f->key,
+						    (int)ev->start_mark.line + 1,
+						    (int)ev->start_mark.column + 1) != 0))
+			return zt_err_set(p->e, ZT_ENOMEM, "out of memory");
+		return 0;
 	}
 	return attach(p, scalar_value(ev), ev);
 }

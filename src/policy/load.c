@@ -31,6 +31,7 @@ struct testdoc {
 
 struct zt_policy_src {
 	struct model *m;
+	zt_strset *svcset; /* "WORKSPACE/SERVICE" of every declared service */
 	char root_ns[64];
 	zt_diag *diags;
 	size_t ndiags, capdiags, nerrors;
@@ -102,7 +103,7 @@ zt_policy_src *zt_policy_src_new(const zt_policy_load_opts *opts)
 	if (!src)
 		return NULL;
 	src->m = calloc(1, sizeof *src->m);
-	if (!src->m || !(src->m->arena = zt_arena_new(1u << 20))) {
+	if (!src->m || !(src->m->arena = zt_arena_new_huge())) {
 		zt_policy_src_free(src);
 		return NULL;
 	}
@@ -137,6 +138,7 @@ void zt_policy_src_free(zt_policy_src *src)
 	free(src->raw);
 	free(src->tests);
 	free(src->diags);
+	zt_strset_free(src->svcset);
 	zt_model_unref(src->m);
 	free(src);
 }
@@ -203,14 +205,15 @@ int zt_policy_src_add_text(zt_policy_src *src, const char *name, const char *tex
 	zt_err e;
 	size_t i;
 
-	if (nlen >= 5 && strcmp(name + nlen - 5, ".json") == 0) {
+	/* JSON is read by the YAML parser too, which records where each value
+	 * is; jansson only speaks up when that fails, for JSON's own message */
+	docs = zt_yaml_parse_pos(text, len, MAX_DOCS, &pos, &e);
+	if (!docs && nlen >= 5 && strcmp(name + nlen - 5, ".json") == 0) {
 		json_t *one = zt_json_parse(text, len, &e);
 
 		docs = one ? json_array() : NULL;
 		if (docs)
 			json_array_append_new(docs, one);
-	} else {
-		docs = zt_yaml_parse_pos(text, len, MAX_DOCS, &pos, &e);
 	}
 	if (!docs) {
 		struct rawdoc rd = { NULL, file, NULL };
@@ -284,16 +287,19 @@ static int add_path_depth(zt_policy_src *src, const char *path, int depth)
 			if (stat(full, &cst) != 0 || (!S_ISDIR(cst.st_mode) && !is_policy_file(de->d_name)))
 				continue;
 			nn = realloc(names, (n + 1) * sizeof *nn);
-			if (!nn)
+			if (!nn || !(nn[n] = strdup(full))) {
+				names = nn ? nn : names;
+				ERR(src, &rd, NULL, "out of memory reading folder %s", path);
 				break;
+			}
 			names = nn;
-			names[n++] = strdup(full);
+			n++;
 		}
 		closedir(d);
-		qsort(names, n, sizeof *names, cmp_str);
+		if (n > 1)
+			qsort(names, n, sizeof *names, cmp_str);
 		for (size_t i = 0; i < n; i++) {
-			if (names[i])
-				add_path_depth(src, names[i], depth + 1);
+			add_path_depth(src, names[i], depth + 1);
 			free(names[i]);
 		}
 		free(names);
@@ -314,6 +320,18 @@ static int add_path_depth(zt_policy_src *src, const char *path, int depth)
 int zt_policy_src_add_path(zt_policy_src *src, const char *path)
 {
 	return add_path_depth(src, path, 0);
+}
+
+/* Points the last diagnostic at a key rather than at its value. */
+static void at_key(zt_policy_src *src, const struct rawdoc *rd, const json_t *obj, const char *key)
+{
+	zt_diag *d = &src->diags[src->ndiags - 1];
+	int line, col;
+
+	if (rd && zt_docpos_key_get(rd->pos, obj, key, &line, &col) == 0) {
+		d->line = line;
+		d->column = col;
+	}
 }
 
 /* ---- small readers ---- */
@@ -338,6 +356,7 @@ static void known_keys(zt_policy_src *src, const struct rawdoc *rd, json_t *obj,
 		else
 			ERR(src, rd, v, "unknown field \"%s\" in %s: zt does not know it, and ignoring a condition would change who is allowed; remove it or write it as zt documents (docs/policy.md)",
 			    k, where);
+		at_key(src, rd, obj, k);
 	}
 }
 
@@ -378,7 +397,7 @@ static int parse_strm(zt_policy_src *src, const struct rawdoc *rd, json_t *v, st
 	} else {
 		m->kind = STRM_EXACT;
 	}
-	if (memchr(s + start, '*', end - start)) {
+	if (m->kind != STRM_ANY && memchr(s + start, '*', end - start)) {
 		ERR(src, rd, v, "%s: \"%.100s\" has a '*' that is not at the start or the end; a value matches exactly, by prefix (\"abc*\"), by suffix (\"*abc\") or by presence (\"*\")",
 		    field, s);
 		return -1;
@@ -870,6 +889,7 @@ static void parse_org(zt_policy_src *src, const struct rawdoc *rd)
 	}
 	org->name = dup_json_str(src, name);
 	org->td = dup_json_str(src, td);
+	src->svcset = zt_strset_new();
 	org->tenants = calloc(json_array_size(tenants) + 1, sizeof *org->tenants);
 	json_array_foreach(tenants, i, t) {
 		json_t *tn = json_object_get(t, "name"), *wss = json_object_get(t, "workspaces"), *w;
@@ -930,9 +950,14 @@ static void parse_org(zt_policy_src *src, const struct rawdoc *rd)
 					ERR(src, rd, sv, "a service name uses letters, digits, '-', '.', '_'");
 					continue;
 				}
-				for (uint32_t x = 0; x < ws->nservices; x++)
-					if (strcmp(ws->services[x], json_string_value(sv)) == 0)
-						ERR(src, rd, sv, "service \"%s\" is listed twice", json_string_value(sv));
+				char key[600];
+				int kn = snprintf(key, sizeof key, "%s/%s", ws->name, json_string_value(sv));
+				char *kc = zt_arena_strndup(src->m->arena, key, (size_t)kn);
+
+				if (!kc || !src->svcset || zt_strset_add(src->svcset, kc, (size_t)kn) == 0) {
+					ERR(src, rd, sv, "service \"%s\" is listed twice", json_string_value(sv));
+					continue;
+				}
 				ws->services[ws->nservices++] = dup_json_str(src, sv);
 			}
 			org->nws++;
@@ -1024,17 +1049,22 @@ bad:
 	return -1;
 }
 
-static int service_in_scope(const struct org *org, const struct policy *p, const char *svc)
+static int service_in_scope(const zt_policy_src *src, const struct policy *p, const char *svc)
 {
+	const struct org *org = &src->m->org;
+
 	for (uint32_t w = 0; w < org->nws; w++) {
 		const struct workspace *ws = &org->ws[w];
+		char key[600];
+		int n;
 
 		if ((p->level == SCOPE_WORKSPACE && (int)w != p->ws) ||
 		    (p->level == SCOPE_TENANT && ws->tenant != p->tenant))
 			continue;
-		for (uint32_t i = 0; i < ws->nservices; i++)
-			if (strcmp(ws->services[i], svc) == 0)
-				return 1;
+		n = snprintf(key, sizeof key, "%s/%s", ws->name, svc);
+		if (src->svcset && n > 0 && (size_t)n < sizeof key &&
+		    zt_strset_has(src->svcset, key, (size_t)n))
+			return 1;
 	}
 	return 0;
 }
@@ -1168,9 +1198,11 @@ static void parse_policy(zt_policy_src *src, const struct rawdoc *rd, int istio)
 
 			known_keys(src, rd, sel, sel_keys, "selector", 0);
 			json_object_foreach(ml, lk, lv)
-				if (strcmp(lk, "app") != 0)
+				if (strcmp(lk, "app") != 0) {
 					ERR(src, rd, lv, "selector.matchLabels.%s: zt selects services by the app label only (the service name); other labels cannot be checked",
 					    lk);
+					at_key(src, rd, ml, lk);
+				}
 			if (!json_is_string(app)) {
 				ERR(src, rd, sel, "selector.matchLabels.app must name a service");
 				return;
@@ -1197,7 +1229,7 @@ static void parse_policy(zt_policy_src *src, const struct rawdoc *rd, int istio)
 		}
 		if (org->name)
 			for (uint32_t k = 0; k < p->nselector; k++)
-				if (!service_in_scope(org, p, p->selector[k]))
+				if (!service_in_scope(src, p, p->selector[k]))
 					WARN(src, rd, sel, "the selector names service \"%s\", which is not in this policy's scope: for it the policy never applies",
 					     p->selector[k]);
 	}
@@ -1341,18 +1373,25 @@ static int scope_covers(const struct policy *d, const struct policy *a)
 static void check_shadowing(zt_policy_src *src)
 {
 	struct model *m = src->m;
+	const struct policy **denies = calloc(m->npols + 1, sizeof *denies);
+	uint32_t nd = 0;
 
-	for (uint32_t i = 0; i < m->npols; i++) {
+	if (!denies)
+		return;
+	for (uint32_t j = 0; j < m->npols; j++)
+		if (m->pols[j]->action == ACT_DENY && !m->pols[j]->dry_run && m->pols[j]->display)
+			denies[nd++] = m->pols[j];
+	for (uint32_t i = 0; i < m->npols && nd; i++) {
 		const struct policy *a = m->pols[i];
 
 		if (a->action != ACT_ALLOW || a->dry_run || !a->display)
 			continue;
 		for (uint32_t r = 0; r < a->nrules; r++) {
-			for (uint32_t j = 0; j < m->npols; j++) {
-				const struct policy *d = m->pols[j];
+			for (uint32_t j = 0; j < nd; j++) {
+				const struct policy *d = denies[j];
 				uint32_t k;
 
-				if (d->action != ACT_DENY || d->dry_run || !d->display || !scope_covers(d, a))
+				if (!scope_covers(d, a))
 					continue;
 				for (k = 0; k < d->nrules; k++)
 					if (rule_shadows(&d->rules[k], &a->rules[r]))
@@ -1371,6 +1410,7 @@ static void check_shadowing(zt_policy_src *src)
 			}
 		}
 	}
+	free(denies);
 }
 
 int zt_policy_src_check(zt_policy_src *src)
@@ -1417,20 +1457,23 @@ int zt_policy_src_check(zt_policy_src *src)
 		else
 			WARN(src, rd, rd->doc, "kind %.100s (%.100s) is not a zt policy document; ignored", kind, api);
 	}
-	for (uint32_t i = 0; i < m->npols; i++)
-		for (uint32_t j = 0; j < i; j++)
-			if (m->pols[i]->display && m->pols[j]->display &&
-			    strcmp(m->pols[i]->display, m->pols[j]->display) == 0) {
-				struct rawdoc rd = { NULL, m->pols[i]->file, NULL };
-				zt_diag *dg;
+	zt_strset *names = zt_strset_new();
 
-				ERR(src, &rd, NULL, "policy %s is defined twice (first in %s)", m->pols[i]->display,
-				    m->pols[j]->file);
-				dg = &src->diags[src->ndiags - 1];
-				dg->line = m->pols[i]->line;
-				dg->column = 1;
-				break;
-			}
+	for (uint32_t i = 0; names && i < m->npols; i++) {
+		const struct policy *p = m->pols[i];
+
+		if (p->display && zt_strset_add(names, p->display, strlen(p->display)) == 0) {
+			struct rawdoc rd = { NULL, p->file, NULL };
+			zt_diag *dg;
+
+			ERR(src, &rd, NULL, "policy %s is defined twice; names are unique within a scope",
+			    p->display);
+			dg = &src->diags[src->ndiags - 1];
+			dg->line = p->line;
+			dg->column = 1;
+		}
+	}
+	zt_strset_free(names);
 	/* a policy that failed to load never enters a snapshot */
 	check_shadowing(src);
 	return (int)src->nerrors;

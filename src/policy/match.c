@@ -39,12 +39,55 @@ int strs_match(const struct strs *set, const char *s, size_t len)
 	return 0;
 }
 
-int cidrs_match(const struct cidrs *set, const uint8_t addr[16])
+static int ci_eq(const char *a, const char *lower, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = a[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c + 32);
+		if (c != lower[i])
+			return 0;
+	}
+	return 1;
+}
+
+int strs_match_ci(const struct strs *set, const char *s, size_t len)
+{
+	if (!s)
+		len = 0;
+	for (uint32_t i = 0; i < set->n; i++) {
+		const struct strm *m = &set->v[i];
+		int ok = 0;
+
+		switch (m->kind) {
+		case STRM_EXACT:
+			ok = len == m->len && ci_eq(s, m->s, len);
+			break;
+		case STRM_PREFIX:
+			ok = len >= m->len && ci_eq(s, m->s, m->len);
+			break;
+		case STRM_SUFFIX:
+			ok = len >= m->len && ci_eq(s + len - m->len, m->s, m->len);
+			break;
+		case STRM_ANY:
+			ok = len > 0;
+			break;
+		}
+		if (ok)
+			return 1;
+	}
+	return 0;
+}
+
+int cidrs_match(const struct cidrs *set, const uint8_t addr[16], int v6)
 {
 	for (uint32_t i = 0; i < set->n; i++) {
 		const struct cidr *c = &set->v[i];
 		unsigned full = c->bits / 8, rest = c->bits % 8;
 
+		if (c->v6 != v6)
+			continue;
 		if (memcmp(c->addr, addr, full) != 0)
 			continue;
 		if (rest && ((c->addr[full] ^ addr[full]) & (uint8_t)(0xff << (8 - rest))))
@@ -81,8 +124,14 @@ int cidr_parse(const char *s, size_t len, struct cidr *out, int allow_prefix)
 	memset(out, 0, sizeof *out);
 	v6 = strchr(buf, ':') != NULL;
 	if (v6) {
+		static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
 		if (inet_pton(AF_INET6, buf, out->addr) != 1)
 			return -1;
+		/* an IPv4-mapped address (what dual-stack sockets report) is the
+		 * IPv4 address it maps, so IPv4 blocks judge it */
+		if (!slash && memcmp(out->addr, mapped, 12) == 0)
+			v6 = 0;
 	} else {
 		out->addr[10] = out->addr[11] = 0xff;
 		if (inet_pton(AF_INET, buf, out->addr + 12) != 1)
@@ -99,21 +148,26 @@ int cidr_parse(const char *s, size_t len, struct cidr *out, int allow_prefix)
 		if (*end || bits > (v6 ? 128u : 32u))
 			return -1;
 	}
-	out->bits = (uint8_t)(v6 ? bits : 96 + bits);
+	out->v6 = (uint8_t)v6;
+	out->bits = (uint8_t)(v6 ? bits : 96 + bits); /* IPv4 in the ::ffff:0:0/96 form */
 	/* clear host bits so matching compares prefixes only */
 	for (unsigned i = out->bits; i < 128; i++)
 		out->addr[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
 	return 0;
 }
 
-void facts_init(struct facts *f, const zt_policy_request *req)
+void facts_init(struct facts *f, const zt_policy_request *req, unsigned needs)
 {
 	const char *p = req->source_principal.p;
 	size_t n = req->source_principal.len;
 	struct cidr ip;
 
-	memset(f, 0, sizeof *f);
 	f->req = req;
+	f->ns = NULL;
+	f->ns_len = 0;
+	f->has_ip = 0;
+	f->host = NULL;
+	f->host_len = 0;
 	if (p && n > 9 && memcmp(p, "spiffe://", 9) == 0) {
 		p += 9;
 		n -= 9;
@@ -121,7 +175,7 @@ void facts_init(struct facts *f, const zt_policy_request *req)
 	f->principal = p;
 	f->principal_len = p ? n : 0;
 	/* Istio's source.namespace: NAME in "<td>/ns/NAME/sa/..." */
-	for (size_t i = 0; p && i + 4 <= n; i++) {
+	for (size_t i = 0; (needs & FACT_NS) && p && i + 4 <= n; i++) {
 		if (memcmp(p + i, "/ns/", 4) == 0) {
 			size_t j = i + 4;
 
@@ -132,13 +186,14 @@ void facts_init(struct facts *f, const zt_policy_request *req)
 			break;
 		}
 	}
-	if (req->source_ip.len && cidr_parse(req->source_ip.p, req->source_ip.len, &ip, 0) == 0) {
+	if ((needs & FACT_IP) && req->source_ip.len && cidr_parse(req->source_ip.p, req->source_ip.len, &ip, 0) == 0) {
 		f->has_ip = 1;
+		f->ip_v6 = ip.v6;
 		memcpy(f->ip, ip.addr, 16);
 	}
 	/* hosts compare case-insensitively and without the port
 	 * (Istio CVE-2021-39155) */
-	if (req->host.len && req->host.len < sizeof f->host) {
+	if ((needs & FACT_HOST) && req->host.len) {
 		size_t hl = req->host.len, end = hl;
 		const char *h = req->host.p;
 
@@ -152,8 +207,7 @@ void facts_init(struct facts *f, const zt_policy_request *req)
 			if (colon)
 				end = (size_t)(colon - h);
 		}
-		for (size_t i = 0; i < end; i++)
-			f->host[i] = (char)tolower((unsigned char)h[i]);
+		f->host = h; /* any length: a long Host must not slip past a DENY */
 		f->host_len = end;
 	}
 }
@@ -185,8 +239,8 @@ static int source_match(const struct source *src, enum pol_action action, const 
 		why_set(why, whysz, "the caller's namespace does not match namespaces/notNamespaces");
 		return 0;
 	}
-	if ((src->ips.n && !(f->has_ip && cidrs_match(&src->ips, f->ip))) ||
-	    (src->not_ips.n && f->has_ip && cidrs_match(&src->not_ips, f->ip))) {
+	if ((src->ips.n && !(f->has_ip && cidrs_match(&src->ips, f->ip, f->ip_v6))) ||
+	    (src->not_ips.n && f->has_ip && cidrs_match(&src->not_ips, f->ip, f->ip_v6))) {
 		why_set(why, whysz, "the source address does not match ipBlocks/notIpBlocks");
 		return 0;
 	}
@@ -223,7 +277,8 @@ static int operation_match(const struct operation *op, enum pol_action action,
 			why_set(why, whysz, "the operation needs HTTP; this is a connection");
 			return 0;
 		}
-		if (!field(&op->hosts, &op->not_hosts, f->host, f->host_len)) {
+		if ((op->hosts.n && !strs_match_ci(&op->hosts, f->host, f->host_len)) ||
+		    (op->not_hosts.n && strs_match_ci(&op->not_hosts, f->host, f->host_len))) {
 			why_set(why, whysz, "the host does not match hosts/notHosts");
 			return 0;
 		}
@@ -291,9 +346,9 @@ static int condition_match(const struct condition *c, enum pol_action action,
 		return action == ACT_DENY;
 	switch (c->key) {
 	case K_SOURCE_IP:
-		if (c->ipv.n && !(f->has_ip && cidrs_match(&c->ipv, f->ip)))
+		if (c->ipv.n && !(f->has_ip && cidrs_match(&c->ipv, f->ip, f->ip_v6)))
 			return 0;
-		return !(c->not_ipv.n && f->has_ip && cidrs_match(&c->not_ipv, f->ip));
+		return !(c->not_ipv.n && f->has_ip && cidrs_match(&c->not_ipv, f->ip, f->ip_v6));
 	case K_DEST_PORT:
 		if (c->portv.n && !ports_match(&c->portv, q->dest_port))
 			return 0;

@@ -79,6 +79,8 @@ void zt_policy_snapshot_ref(zt_policy_snapshot *s);
 void zt_policy_snapshot_unref(zt_policy_snapshot *s);
 
 size_t zt_policy_snapshot_nservices(const zt_policy_snapshot *s);
+/* Bytes the snapshot holds, its share of the model included. */
+size_t zt_policy_snapshot_bytes(const zt_policy_snapshot *s);
 size_t zt_policy_snapshot_npolicies(const zt_policy_snapshot *s);
 
 /* ---- requests and decisions ---------------------------------------------- */

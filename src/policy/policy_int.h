@@ -26,6 +26,7 @@ struct strs {
 struct cidr {
 	uint8_t addr[16]; /* IPv4 as ::ffff:a.b.c.d */
 	uint8_t bits;     /* prefix length over the 128-bit form */
+	uint8_t v6;       /* family: an IPv4 address never matches an IPv6 block */
 };
 
 struct cidrs {
@@ -149,7 +150,9 @@ void zt_model_unref(struct model *m);
 int strm_match(const struct strm *m, const char *s, size_t len);
 /* Any matcher of the set matches; an empty set matches nothing. */
 int strs_match(const struct strs *set, const char *s, size_t len);
-int cidrs_match(const struct cidrs *set, const uint8_t addr[16]);
+/* As strs_match, ignoring ASCII case (the set holds lowercase values). */
+int strs_match_ci(const struct strs *set, const char *s, size_t len);
+int cidrs_match(const struct cidrs *set, const uint8_t addr[16], int v6);
 int ports_match(const struct ports *set, int port);
 /* Parses "a.b.c.d", an IPv6 address, or either with "/bits". */
 int cidr_parse(const char *s, size_t len, struct cidr *out, int allow_prefix);
@@ -161,13 +164,20 @@ struct facts {
 	size_t principal_len;
 	const char *ns; /* source namespace, from "/ns/NAME/" */
 	size_t ns_len;
-	int has_ip;
+	int has_ip, ip_v6;
 	uint8_t ip[16];
-	char host[256]; /* lowercase, without port */
+	const char *host; /* without the port; compared case-insensitively */
 	size_t host_len;
 };
 
-void facts_init(struct facts *f, const zt_policy_request *req);
+/* What facts_init computes beyond the principal: only what some rule of the
+ * snapshot reads (parsing an address costs more than a whole decision). */
+#define FACT_NS 1u
+#define FACT_IP 2u
+#define FACT_HOST 4u
+#define FACT_ALL 7u
+
+void facts_init(struct facts *f, const zt_policy_request *req, unsigned needs);
 
 /*
  * Evaluates a rule of a policy with the given action against a request.

@@ -12,6 +12,7 @@
  */
 #include "policy_int.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,9 +56,15 @@ struct svc {
 	uint64_t hash;
 	int ws;
 	const char *name;     /* service name (org mode) */
-	struct lists sel[3];  /* selected by name, per scope level */
+	struct lists *sel;    /* [3]: selected by name, per scope level; NULL: none */
 	struct caller_idx *idx; /* over all ALLOW rules, when worth it */
+	/* DENY and ALLOW policies of every level in decision order, when few:
+	 * one tight loop instead of six lists */
+	const struct policy **flat;
+	uint16_t nflat_deny, nflat_allow; /* flat = deny..., allow... */
 };
+
+#define FLAT_MAX 32
 
 struct zt_policy_snapshot {
 	atomic_int refs;
@@ -69,37 +76,41 @@ struct zt_policy_snapshot {
 	struct lists *ws_lists;
 	struct svc *svcs;
 	uint32_t nsvcs;
+	int has_audit, has_dry; /* any AUDIT or dry-run policy at all */
+	unsigned needs;          /* FACT_* the rules use */
 	uint32_t *table; /* open addressing: svc index + 1, 0 empty */
 	uint32_t tmask;
 };
 
 #define INDEX_MIN_RULES 8
 
+/* Which per-request facts any rule of p looks at. */
+static unsigned rule_needs(const struct policy *p)
+{
+	unsigned n = 0;
+
+	for (uint32_t r = 0; r < p->nrules; r++) {
+		const struct rule *ru = &p->rules[r];
+
+		for (uint32_t f = 0; f < ru->nfrom; f++) {
+			if (ru->from[f].namespaces.n || ru->from[f].not_namespaces.n)
+				n |= FACT_NS;
+			if (ru->from[f].ips.n || ru->from[f].not_ips.n)
+				n |= FACT_IP;
+		}
+		for (uint32_t o = 0; o < ru->nto; o++)
+			if (ru->to[o].hosts.n || ru->to[o].not_hosts.n)
+				n |= FACT_HOST;
+		for (uint32_t c = 0; c < ru->nwhen; c++)
+			n |= ru->when[c].key == K_SOURCE_IP ? FACT_IP
+			     : ru->when[c].key == K_SOURCE_NS ? FACT_NS : 0;
+	}
+	return n;
+}
+
 /* ---- hashing ---- */
 
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-	uint64_t h = 0x243f6a8885a308d3ull ^ n;
-
-	while (n >= 8) {
-		uint64_t w;
-
-		memcpy(&w, p, 8);
-		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
-		h ^= h >> 29;
-		p += 8;
-		n -= 8;
-	}
-	if (n) {
-		uint64_t w = 0;
-
-		memcpy(&w, p, n);
-		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
-		h ^= h >> 29;
-	}
-	h *= 0xbf58476d1ce4e5b9ull;
-	return h ^ (h >> 31);
-}
+#define hash_bytes zt_hash
 
 static const struct svc *find_svc(const zt_policy_snapshot *s, const char *id, size_t len)
 {
@@ -167,15 +178,16 @@ static int build_caller_index(zt_policy_snapshot *s, struct svc *sv)
 	/* the ALLOW lists in decision order (as walk() visits them) */
 	const struct plist *all[6];
 	int na = 0;
+	static const struct plist none;
 	all[na++] = &s->org_lists.allow;
-	all[na++] = &sv->sel[SCOPE_ORG].allow;
+	all[na++] = sv->sel ? &sv->sel[SCOPE_ORG].allow : &none;
 	if (sv->ws >= 0 && s->m->org.ws[sv->ws].tenant >= 0) {
 		all[na++] = &s->tenant_lists[s->m->org.ws[sv->ws].tenant].allow;
-		all[na++] = &sv->sel[SCOPE_TENANT].allow;
+		all[na++] = sv->sel ? &sv->sel[SCOPE_TENANT].allow : &none;
 	}
 	if (sv->ws >= 0)
 		all[na++] = &s->ws_lists[sv->ws].allow;
-	all[na++] = &sv->sel[SCOPE_WORKSPACE].allow;
+	all[na++] = sv->sel ? &sv->sel[SCOPE_WORKSPACE].allow : &none;
 	for (int l = 0; l < na; l++)
 		for (uint32_t i = 0; i < all[l]->n; i++)
 			total += all[l]->v[i]->nrules;
@@ -279,20 +291,62 @@ static int build_caller_index(zt_policy_snapshot *s, struct svc *sv)
 	return 0;
 }
 
-static int add_service(zt_policy_snapshot *s, uint32_t *cap, const char *id, size_t len, int ws,
+/* The decision-order lists of a service (see walk()). */
+static int level_lists(const zt_policy_snapshot *s, const struct svc *sv, size_t off,
+		       const struct plist **out)
+{
+	const struct org *org = &s->m->org;
+	int n = 0;
+
+	for (int l = 0; l < 3; l++) {
+		const struct lists *unsel = l == SCOPE_ORG ? &s->org_lists
+					    : l == SCOPE_TENANT ? (org->ws[sv->ws].tenant >= 0
+								   ? &s->tenant_lists[org->ws[sv->ws].tenant]
+								   : NULL)
+								: &s->ws_lists[sv->ws];
+
+		if (unsel)
+			out[n++] = (const struct plist *)((const char *)unsel + off);
+		if (sv->sel)
+			out[n++] = (const struct plist *)((const char *)&sv->sel[l] + off);
+	}
+	return n;
+}
+
+static int flatten(zt_policy_snapshot *s, struct svc *sv)
+{
+	const struct plist *d[6], *a[6];
+	int nd = level_lists(s, sv, offsetof(struct lists, deny), d);
+	int na = level_lists(s, sv, offsetof(struct lists, allow), a);
+	uint32_t total = 0, k = 0;
+
+	for (int i = 0; i < nd; i++)
+		total += d[i]->n;
+	for (int i = 0; i < na; i++)
+		total += a[i]->n;
+	if (total > FLAT_MAX)
+		return 0;
+	/* at least one slot, so an empty flattened list is still non-NULL */
+	if (!(sv->flat = zt_arena_alloc(s->arena, (total + 1) * sizeof *sv->flat)))
+		return -1;
+	for (int i = 0; i < nd; i++)
+		for (uint32_t j = 0; j < d[i]->n; j++)
+			sv->flat[k++] = d[i]->v[j];
+	sv->nflat_deny = (uint16_t)k;
+	for (int i = 0; i < na; i++)
+		for (uint32_t j = 0; j < a[i]->n; j++)
+			sv->flat[k++] = a[i]->v[j];
+	sv->nflat_allow = (uint16_t)(k - sv->nflat_deny);
+	return 0;
+}
+
+static int add_service(zt_policy_snapshot *s, uint32_t cap, const char *id, size_t len, int ws,
 		       const char *name)
 {
 	struct svc *sv;
 
-	if (s->nsvcs == *cap) {
-		uint32_t ncap = *cap ? *cap * 2 : 64;
-		struct svc *nv = realloc(s->svcs, ncap * sizeof *nv);
-
-		if (!nv)
-			return -1;
-		s->svcs = nv;
-		*cap = ncap;
-	}
+	if (s->nsvcs == cap)
+		return -1;
 	sv = &s->svcs[s->nsvcs++];
 	memset(sv, 0, sizeof *sv);
 	sv->id = zt_arena_strndup(s->arena, id, len);
@@ -312,12 +366,15 @@ zt_policy_snapshot *zt_policy_compile(const zt_policy_src *src, zt_err *e)
 	uint32_t cap = 0;
 	char id[2100];
 
+	for (uint32_t w = 0; w < org->nws; w++)
+		cap += org->name ? org->ws[w].nservices : 1;
+
 	if (zt_policy_src_nerrors(src) != 0) {
 		zt_err_set(e, ZT_EINVAL, "the policy set has %zu error(s); run zt policy check",
 			   zt_policy_src_nerrors(src));
 		return NULL;
 	}
-	if (!(s = calloc(1, sizeof *s)) || !(s->arena = zt_arena_new(1u << 20))) {
+	if (!(s = calloc(1, sizeof *s)) || !(s->arena = zt_arena_new_huge())) {
 		free(s);
 		zt_err_set(e, ZT_ENOMEM, "out of memory");
 		return NULL;
@@ -330,14 +387,15 @@ zt_policy_snapshot *zt_policy_compile(const zt_policy_src *src, zt_err *e)
 	s->ws_lists = calloc(org->nws + 1, sizeof *s->ws_lists);
 	tc = calloc(org->ntenants + 1, sizeof *tc);
 	wc = calloc(org->nws + 1, sizeof *wc);
-	if (!s->tenant_lists || !s->ws_lists || !tc || !wc)
+	s->svcs = zt_huge_calloc(cap + 1, sizeof *s->svcs);
+	if (!s->tenant_lists || !s->ws_lists || !tc || !wc || !s->svcs)
 		goto oom;
 	/* services: declared ones, or (Istio mode) one entry per namespace */
 	for (uint32_t w = 0; w < org->nws; w++) {
 		const struct workspace *ws = &org->ws[w];
 
 		if (s->istio_mode) {
-			if (add_service(s, &cap, ws->name, strlen(ws->name), (int)w, NULL) != 0)
+			if (add_service(s, cap, ws->name, strlen(ws->name), (int)w, NULL) != 0)
 				goto oom;
 			continue;
 		}
@@ -349,7 +407,7 @@ zt_policy_snapshot *zt_policy_compile(const zt_policy_src *src, zt_err *e)
 				zt_err_set(e, ZT_ELIMIT, "the SPIFFE ID of service %s is too long", ws->services[i]);
 				goto fail;
 			}
-			if (add_service(s, &cap, id, (size_t)n, (int)w, ws->services[i]) != 0)
+			if (add_service(s, cap, id, (size_t)n, (int)w, ws->services[i]) != 0)
 				goto oom;
 		}
 	}
@@ -357,7 +415,7 @@ zt_policy_snapshot *zt_policy_compile(const zt_policy_src *src, zt_err *e)
 	uint32_t tsize = 16;
 	while (tsize < s->nsvcs * 2)
 		tsize *= 2;
-	if (!(s->table = calloc(tsize, sizeof *s->table)))
+	if (!(s->table = zt_huge_calloc(tsize, sizeof *s->table)))
 		goto oom;
 	s->tmask = tsize - 1;
 	for (uint32_t i = 0; i < s->nsvcs; i++) {
@@ -376,6 +434,9 @@ zt_policy_snapshot *zt_policy_compile(const zt_policy_src *src, zt_err *e)
 
 		if (!p->display)
 			continue;
+		s->has_audit |= p->action == ACT_AUDIT && !p->dry_run;
+		s->has_dry |= p->dry_run;
+		s->needs |= rule_needs(p);
 		if (!p->selector || s->istio_mode) {
 			/* Istio mode checks selectors at decision time */
 			if (p->level == SCOPE_ORG)
@@ -403,14 +464,18 @@ zt_policy_snapshot *zt_policy_compile(const zt_policy_src *src, zt_err *e)
 				    !(sv = find_svc(s, id, (size_t)n)))
 					continue;
 				uint32_t si = (uint32_t)(sv - s->svcs);
-				if (lists_add(s->arena, &s->svcs[si].sel[p->level], &sc[si][p->level], p) != 0)
+				struct svc *msv = &s->svcs[si];
+
+				if (!msv->sel && !(msv->sel = zt_arena_alloc(s->arena, 3 * sizeof *msv->sel)))
+					goto oom;
+				if (lists_add(s->arena, &msv->sel[p->level], &sc[si][p->level], p) != 0)
 					goto oom;
 			}
 		}
 	}
 	if (!s->istio_mode)
 		for (uint32_t i = 0; i < s->nsvcs; i++)
-			if (build_caller_index(s, &s->svcs[i]) != 0)
+			if (build_caller_index(s, &s->svcs[i]) != 0 || flatten(s, &s->svcs[i]) != 0)
 				goto oom;
 	free(tc);
 	free(wc);
@@ -449,6 +514,16 @@ size_t zt_policy_snapshot_nservices(const zt_policy_snapshot *s)
 	return s->istio_mode ? 0 : s->nsvcs;
 }
 
+size_t zt_policy_snapshot_bytes(const zt_policy_snapshot *s)
+{
+	const struct org *org = &s->m->org;
+
+	return zt_arena_size(s->arena) + zt_arena_size(s->m->arena) +
+	       (size_t)(s->tmask + 1) * sizeof *s->table + (size_t)s->nsvcs * sizeof *s->svcs +
+	       (org->ntenants + org->nws + 2) * sizeof(struct lists) + s->m->cappols * sizeof(void *) +
+	       org->nws * sizeof(struct workspace);
+}
+
 size_t zt_policy_snapshot_npolicies(const zt_policy_snapshot *s)
 {
 	return s->m->npols;
@@ -463,6 +538,7 @@ struct scope_walk {
 	const char *svc_name;             /* Istio mode: checked against selectors */
 	size_t svc_name_len;
 	const struct caller_idx *idx;
+	const struct svc *svc;            /* org mode */
 };
 
 static int selects(const struct policy *p, const struct scope_walk *w)
@@ -535,9 +611,10 @@ static const char *walk_init(const zt_policy_snapshot *s, const zt_policy_reques
 	if (org->ws[sv->ws].tenant >= 0)
 		w->level[SCOPE_TENANT] = &s->tenant_lists[org->ws[sv->ws].tenant];
 	w->level[SCOPE_WORKSPACE] = &s->ws_lists[sv->ws];
-	for (int l = 0; l < 3; l++)
+	for (int l = 0; l < 3 && sv->sel; l++)
 		w->selected[l] = &sv->sel[l];
 	w->idx = sv->idx;
+	w->svc = sv;
 	return NULL;
 }
 
@@ -666,7 +743,31 @@ void zt_policy_decide(const zt_policy_snapshot *s, const zt_policy_request *req,
 		d->reason = unknown;
 		return;
 	}
-	facts_init(&f, req);
+	facts_init(&f, req, s->needs);
+	if (w.svc && w.svc->flat) {
+		const struct policy *const *p = w.svc->flat;
+		uint32_t i, nd = w.svc->nflat_deny, na = w.svc->nflat_allow;
+		int r = -1;
+
+		for (i = 0; i < nd && (r = policy_match(p[i], &f)) < 0; i++)
+			;
+		if (r >= 0) {
+			d->by = (zt_policy_match){ p[i]->display, r };
+			d->reason = "denied by a DENY policy";
+			goto reports;
+		}
+		p += nd;
+		for (i = 0; i < na && (r = policy_match(p[i], &f)) < 0; i++)
+			;
+		if (r >= 0) {
+			d->by = (zt_policy_match){ p[i]->display, r };
+			d->effect = ZT_POLICY_ALLOW;
+			d->reason = "allowed by an ALLOW policy";
+		} else {
+			d->reason = "no ALLOW policy matched (deny by default)";
+		}
+		goto reports;
+	}
 	if (walk(&w, OFF(deny), &f, first_match, &d->by)) {
 		d->reason = "denied by a DENY policy";
 	} else if (w.idx ? allow_indexed(w.idx, &f, &d->by)
@@ -676,8 +777,11 @@ void zt_policy_decide(const zt_policy_snapshot *s, const zt_policy_request *req,
 	} else {
 		d->reason = "no ALLOW policy matched (deny by default)";
 	}
-	walk(&w, OFF(audit), &f, add_audit, d);
-	walk(&w, OFF(dry), &f, add_dry, d);
+reports:
+	if (s->has_audit)
+		walk(&w, OFF(audit), &f, add_audit, d);
+	if (s->has_dry)
+		walk(&w, OFF(dry), &f, add_dry, d);
 }
 
 static const char *action_name(const struct policy *p)
@@ -723,7 +827,7 @@ int zt_policy_explain(const zt_policy_snapshot *s, const zt_policy_request *req,
 	zt_policy_decide(s, req, d);
 	if ((unknown = walk_init(s, req, &w)) != NULL)
 		return zt_buf_appendf(out, e, "  %s\n", unknown);
-	facts_init(&f, req);
+	facts_init(&f, req, FACT_ALL);
 	for (int l = 0; l < 3 && !x.r; l++)
 		for (int k = 0; k < 2 && !x.r; k++) {
 			const struct lists *ls = k ? w.selected[l] : w.level[l];
@@ -756,9 +860,18 @@ int zt_policy_explain(const zt_policy_snapshot *s, const zt_policy_request *req,
 
 /* ---- swapping ---- */
 
+/*
+ * Readers pin one of two counters, chosen by the generation, for the few
+ * nanoseconds between loading the pointer and taking a reference. A swap
+ * publishes the new snapshot, moves new readers to the other counter, and
+ * waits only for the readers already pinned on the old one, so a steady
+ * stream of readers cannot hold it up.
+ */
 struct zt_policy_holder {
 	_Atomic(zt_policy_snapshot *) cur;
-	atomic_int pins; /* acquires between loading cur and taking a reference */
+	atomic_uint gen;
+	atomic_int pins[2];
+	atomic_flag writer; /* one swap at a time */
 };
 
 zt_policy_holder *zt_policy_holder_new(zt_policy_snapshot *initial)
@@ -768,7 +881,10 @@ zt_policy_holder *zt_policy_holder_new(zt_policy_snapshot *initial)
 	if (!h)
 		return NULL;
 	atomic_init(&h->cur, initial);
-	atomic_init(&h->pins, 0);
+	atomic_init(&h->gen, 0);
+	atomic_init(&h->pins[0], 0);
+	atomic_init(&h->pins[1], 0);
+	atomic_flag_clear(&h->writer);
 	return h;
 }
 
@@ -783,22 +899,33 @@ void zt_policy_holder_free(zt_policy_holder *h)
 zt_policy_snapshot *zt_policy_holder_acquire(zt_policy_holder *h)
 {
 	zt_policy_snapshot *s;
+	unsigned g;
 
-	/* a pin keeps swap from dropping the snapshot between the load and
-	 * the reference count increment */
-	atomic_fetch_add(&h->pins, 1);
+	for (;;) {
+		g = atomic_load(&h->gen);
+		atomic_fetch_add(&h->pins[g & 1], 1);
+		if (atomic_load(&h->gen) == g)
+			break; /* pinned in the generation a swap will wait for */
+		atomic_fetch_sub(&h->pins[g & 1], 1);
+	}
 	s = atomic_load(&h->cur);
 	zt_policy_snapshot_ref(s);
-	atomic_fetch_sub(&h->pins, 1);
+	atomic_fetch_sub(&h->pins[g & 1], 1);
 	return s;
 }
 
 void zt_policy_holder_swap(zt_policy_holder *h, zt_policy_snapshot *next)
 {
-	zt_policy_snapshot *old = atomic_exchange(&h->cur, next);
+	zt_policy_snapshot *old;
+	unsigned g;
 
-	/* every acquire that may have loaded `old` finishes within nanoseconds */
-	while (atomic_load(&h->pins) != 0)
-		;
+	while (atomic_flag_test_and_set(&h->writer))
+		sched_yield();
+	old = atomic_exchange(&h->cur, next);
+	g = atomic_fetch_add(&h->gen, 1);
+	/* readers that may have loaded `old` are pinned on g's counter */
+	while (atomic_load(&h->pins[g & 1]) != 0)
+		sched_yield();
+	atomic_flag_clear(&h->writer);
 	zt_policy_snapshot_unref(old);
 }
