@@ -187,4 +187,45 @@ void facts_init(struct facts *f, const zt_policy_request *req, unsigned needs);
 int rule_match(const struct rule *r, enum pol_action action, const struct facts *f,
 	       char *why, size_t whysz);
 
+/* ---- loading (load.c, rules.c) ---- */
+
+struct rawdoc {
+	json_t *doc;
+	const char *file;
+	const zt_docpos *pos;
+};
+
+struct testdoc {
+	json_t *doc;
+	const char *file;
+};
+
+struct zt_policy_src {
+	struct model *m;
+	zt_strset *svcset; /* "WORKSPACE/SERVICE" of every declared service */
+	char root_ns[64];
+	zt_diag *diags;
+	size_t ndiags, capdiags, nerrors;
+	struct rawdoc *raw;
+	size_t nraw, capraw;
+	zt_docpos **positions;
+	size_t npositions;
+	struct testdoc *tests;
+	size_t ntests;
+	int checked;
+};
+
+void pol_diag(zt_policy_src *src, enum zt_diag_level lvl, const struct rawdoc *rd,
+	      const json_t *node, const char *fmt, ...) ZT_PRINTF(5, 6);
+#define ERR(src, rd, node, ...) pol_diag(src, ZT_DIAG_ERROR, rd, node, __VA_ARGS__)
+#define WARN(src, rd, node, ...) pol_diag(src, ZT_DIAG_WARNING, rd, node, __VA_ARGS__)
+/* Points the last diagnostic at a key of obj rather than at its value. */
+void pol_at_key(zt_policy_src *src, const struct rawdoc *rd, const json_t *obj, const char *key);
+/* Only the listed keys; others are errors (warnings when lenient). */
+void pol_known_keys(zt_policy_src *src, const struct rawdoc *rd, json_t *obj,
+		    const char *const *keys, const char *where, int lenient);
+char *pol_dup_str(zt_policy_src *src, json_t *v);
+void *pol_array(zt_policy_src *src, size_t n, size_t size);
+int pol_parse_rule(zt_policy_src *src, const struct rawdoc *rd, json_t *o, struct rule *rule);
+
 #endif /* ZT_POLICY_INT_H */
