@@ -79,7 +79,8 @@ void zt_cert_fingerprint(X509 *cert, char out[65]);
  * Checks cert's signature with issuer's public key: 1 valid, 0 invalid.
  * ecdsa-with-SHA256 goes through a verification context prepared once per
  * issuer key and kept per thread (OpenSSL 3 otherwise pays a per-context
- * setup on every check); other algorithms through X509_verify. The
+ * setup on every check), and a good result is remembered (zt_crypto_sigcache);
+ * other algorithms go through X509_verify. The
  * signature algorithm inside and outside the TBS must agree (RFC 5280
  * 4.1.1.2).
  */
@@ -87,6 +88,14 @@ int zt_cert_check_signature(X509 *cert, X509 *issuer);
 
 /* Frees this thread's prepared verification contexts. */
 void zt_crypto_thread_cleanup(void);
+
+/*
+ * Signatures that verified are remembered per thread (by SHA-256 of the
+ * issuer key and the whole certificate), so a shared signing CA or an SVID
+ * seen again costs a hash, not an ECDSA verification. On by default; off
+ * (and emptied) for measuring the cold cost.
+ */
+void zt_crypto_sigcache(int on);
 
 /* ---- building certificates ----------------------------------------------- */
 

@@ -8,11 +8,19 @@
  * SubjectPublicKeyInfo, bring a check back to its cryptographic cost. The
  * key bytes identify the key exactly, so a cached context can only ever
  * check signatures the same key would.
+ *
+ * A signature that verified once verifies forever: a small per-thread table
+ * remembers SHA-256(issuer SPKI || certificate DER) of good ones, so the
+ * signing CA a trust domain's leaves share, and an SVID presented on every
+ * connection, cost a hash instead of an ECDSA verification. Failures are
+ * never remembered. The hash covers the whole certificate, signature
+ * included, and the whole key.
  */
 #include "crypto.h"
 
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 
@@ -26,11 +34,22 @@ struct slot {
 };
 
 static _Thread_local struct slot slots[SLOTS];
+
+#define GOOD_SLOTS 256
+static _Thread_local uint8_t good[GOOD_SLOTS][32];
+static _Thread_local int good_off; /* set: remembering is switched off */
+
+void zt_crypto_sigcache(int on)
+{
+	good_off = !on;
+	memset(good, 0, sizeof good);
+}
 static _Thread_local unsigned next_slot;
 static _Thread_local EVP_MD *sha256;
 
 void zt_crypto_thread_cleanup(void)
 {
+	memset(good, 0, sizeof good);
 	for (int i = 0; i < SLOTS; i++) {
 		EVP_PKEY_CTX_free(slots[i].ctx);
 		memset(&slots[i], 0, sizeof slots[i]);
@@ -73,7 +92,7 @@ int zt_cert_check_signature(X509 *cert, X509 *issuer)
 	const ASN1_OBJECT *obj;
 	const void *pval;
 	unsigned char *der = NULL;
-	uint8_t md[32];
+	uint8_t md[32], remember[32], *slot_good = NULL;
 	size_t hdr, tbs_len;
 	EVP_PKEY_CTX *ctx;
 	int ptype, n, ok;
@@ -98,8 +117,30 @@ int zt_cert_check_signature(X509 *cert, X509 *issuer)
 	hdr = der[1] < 0x80 ? 2 : 2 + (size_t)(der[1] & 0x7f);
 	if (hdr >= (size_t)n || !(tbs_len = zt_der_elem_len(der + hdr, (size_t)n - hdr)))
 		goto bad;
+	if (!good_off) {
+		EVP_MD_CTX *mc = EVP_MD_CTX_new();
+		struct slot *ks = NULL;
+
+		for (int i = 0; i < SLOTS; i++)
+			if (slots[i].ctx == ctx)
+				ks = &slots[i];
+		if (!mc || !ks || !EVP_DigestInit_ex(mc, sha256, NULL) ||
+		    !EVP_DigestUpdate(mc, ks->spki, ks->len) ||
+		    !EVP_DigestUpdate(mc, der, (size_t)n) || !EVP_DigestFinal_ex(mc, remember, NULL)) {
+			EVP_MD_CTX_free(mc);
+			goto bad;
+		}
+		EVP_MD_CTX_free(mc);
+		slot_good = good[(remember[0] | (unsigned)remember[1] << 8) % GOOD_SLOTS];
+		if (CRYPTO_memcmp(slot_good, remember, 32) == 0) {
+			OPENSSL_free(der);
+			return 1;
+		}
+	}
 	ok = EVP_Digest(der + hdr, tbs_len, md, NULL, sha256, NULL) &&
 	     EVP_PKEY_verify(ctx, sig->data, (size_t)sig->length, md, sizeof md) == 1;
+	if (ok && slot_good)
+		memcpy(slot_good, remember, 32);
 	OPENSSL_free(der);
 	return ok;
 bad:

@@ -261,9 +261,11 @@ static int check_signatures_and_times(X509_STORE_CTX *ctx)
 {
 	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
 	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+	zt_svid_info *info = X509_STORE_CTX_get_app_data(ctx);
 	int n = sk_X509_num(chain);
 	int64_t now = (int64_t)X509_VERIFY_PARAM_get_time(param);
 
+	info->chain_not_after = INT64_MAX;
 	for (int i = n - 1; i >= 0; i--) {
 		X509 *x = sk_X509_value(chain, i);
 		int64_t nb, na;
@@ -277,6 +279,14 @@ static int check_signatures_and_times(X509_STORE_CTX *ctx)
 			err = X509_V_ERR_CERT_NOT_YET_VALID;
 		else if (now > na)
 			err = X509_V_ERR_CERT_HAS_EXPIRED;
+		if (err == X509_V_OK) {
+			if (na < info->chain_not_after)
+				info->chain_not_after = na;
+			if (i == 0) {
+				info->not_before = nb;
+				info->not_after = na;
+			}
+		}
 		if (err != X509_V_OK) {
 			X509_STORE_CTX_set_error(ctx, err);
 			X509_STORE_CTX_set_error_depth(ctx, i);
@@ -347,6 +357,7 @@ int zt_svid_verify(const zt_bundle_set *bundles, STACK_OF(X509) *chain,
 	/* every bundle authority is a trust anchor (as in SPIFFE bundles) */
 	X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN);
 	X509_STORE_CTX_set_verify(ctx, check_signatures_and_times);
+	X509_STORE_CTX_set_app_data(ctx, info);
 	/* keys of at least 112-bit strength: RSA >= 2048, EC >= 224 (SP 800-57) */
 	X509_VERIFY_PARAM_set_auth_level(param, 2);
 	if (X509_verify_cert(ctx) != 1) {
@@ -357,16 +368,7 @@ int zt_svid_verify(const zt_bundle_set *bundles, STACK_OF(X509) *chain,
 	 * only presented certificates (checked above) and bundle authorities
 	 * (checked when they entered the bundle). */
 	verified = X509_STORE_CTX_get0_chain(ctx);
-	info->chain_len = sk_X509_num(verified);
-	(void)zt_cert_times(leaf, &info->not_before, &info->not_after);
-	info->chain_not_after = info->not_after;
-	for (int i = 1; i < info->chain_len; i++) {
-		int64_t cb, ca;
-
-		if (zt_cert_times(sk_X509_value(verified, i), &cb, &ca) == 0 &&
-		    ca < info->chain_not_after)
-			info->chain_not_after = ca;
-	}
+	info->chain_len = sk_X509_num(verified); /* times: set by the check above */
 	r = 0;
 out:
 	X509_STORE_CTX_free(ctx);

@@ -219,6 +219,41 @@ static void test_untrusted_root_and_signature(void **state)
 	EVP_PKEY_free(ik);
 }
 
+/* Remembered signatures: a certificate verified once, then altered by one
+ * bit (signature or body), must fail; the original keeps passing. */
+static void test_remembered_signatures(void **state)
+{
+	const char *const exts[] = { GOOD_EXTS("subjectAltName=URI:spiffe://example.org/a"), NULL };
+	X509 *leaf = leaf_with(exts, T0 - HOUR, T0 + HOUR);
+	unsigned char *der = NULL;
+	int n = i2d_X509(leaf, &der);
+
+	(void)state;
+	zt_crypto_sigcache(1);
+	for (int k = 0; k < 2; k++) {
+		const unsigned char *p = der;
+		assert_string_equal(verify_rule(d2i_X509(NULL, &p, n), P.inter, NULL), "");
+	}
+	for (int where = 0; where < 2; where++) {
+		const unsigned char *p;
+		X509 *bad;
+
+		/* the last bytes are signature; byte 200 is inside the TBS */
+		der[where ? 200 : n - 3] ^= 0x01;
+		p = der;
+		bad = d2i_X509(NULL, &p, n);
+		if (bad)
+			assert_string_not_equal(verify_rule(bad, P.inter, NULL), "");
+		der[where ? 200 : n - 3] ^= 0x01;
+	}
+	{
+		const unsigned char *p = der;
+		assert_string_equal(verify_rule(d2i_X509(NULL, &p, n), P.inter, NULL), "");
+	}
+	OPENSSL_free(der);
+	X509_free(leaf);
+}
+
 static void test_signer_rules(void **state)
 {
 	static const struct {
@@ -369,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_empty_subject_needs_critical_san),
 		cmocka_unit_test(test_time_and_trust),
 		cmocka_unit_test(test_untrusted_root_and_signature),
+		cmocka_unit_test(test_remembered_signatures),
 		cmocka_unit_test(test_signer_rules),
 		cmocka_unit_test(test_weak_leaf_key),
 		cmocka_unit_test(test_bundle_intermediate_is_anchor),
