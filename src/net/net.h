@@ -1,0 +1,90 @@
+/*
+ * net: the event loop and timers the proxy and the daemons run on.
+ *
+ * One loop per thread: epoll (level-triggered) for file descriptors, a
+ * binary heap for timers, an eventfd so other threads (or a signal
+ * handler) can wake the loop. Nothing in here blocks; a handler that
+ * would block must return and wait for its next event instead.
+ *
+ * The TLS connections, listeners and HTTP layer of the proxy build on this
+ * (issue 4 onwards).
+ */
+#ifndef ZT_NET_H
+#define ZT_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+typedef struct zt_loop zt_loop;
+
+#define ZT_EV_READ 1u
+#define ZT_EV_WRITE 2u
+#define ZT_EV_ERROR 4u /* hang-up or error: reported with READ and WRITE set too */
+
+/* Called when fd is ready; `events` is what happened (ZT_EV_*). */
+typedef void (*zt_io_fn)(zt_loop *l, int fd, unsigned events, void *arg);
+typedef void (*zt_timer_fn)(zt_loop *l, void *arg);
+
+/*
+ * A timer, embedded in the structure it belongs to (a connection, say), so
+ * arming one allocates nothing. Its fields are the loop's: use the calls.
+ */
+typedef struct zt_timer {
+	uint64_t when_ms; /* deadline on the loop's clock */
+	uint64_t seq;     /* ties broken by arming order */
+	size_t slot;      /* index in the heap + 1; 0 when not armed */
+	zt_timer_fn fn;
+	void *arg;
+} zt_timer;
+
+/*
+ * A loop for file descriptors below max_fds (0: the process's RLIMIT_NOFILE).
+ * Caller frees with zt_loop_free.
+ */
+zt_loop *zt_loop_new(size_t max_fds, zt_err *e);
+/* Frees the loop; it does not close the descriptors still registered. */
+void zt_loop_free(zt_loop *l);
+
+/* Watches fd for `events` (ZT_EV_READ | ZT_EV_WRITE). fd must be free. */
+int zt_loop_add(zt_loop *l, int fd, unsigned events, zt_io_fn fn, void *arg,
+		zt_err *e) ZT_MUST_CHECK;
+/* Changes what fd is watched for (0: nothing, but stays registered). */
+int zt_loop_mod(zt_loop *l, int fd, unsigned events, zt_err *e) ZT_MUST_CHECK;
+/*
+ * Stops watching fd (before closing it). Safe from inside any handler: an
+ * event already fetched for fd in this iteration is dropped.
+ */
+void zt_loop_del(zt_loop *l, int fd);
+
+void zt_timer_init(zt_timer *t, zt_timer_fn fn, void *arg);
+/* Arms (or re-arms) t to fire once, delay_ms from the loop's now. */
+int zt_timer_set(zt_loop *l, zt_timer *t, uint64_t delay_ms) ZT_MUST_CHECK;
+/* Disarms t; harmless when it is not armed. */
+void zt_timer_cancel(zt_loop *l, zt_timer *t);
+int zt_timer_armed(const zt_timer *t);
+
+/* The loop's monotonic clock in milliseconds, read once per iteration. */
+uint64_t zt_loop_now_ms(const zt_loop *l);
+
+/*
+ * Waits for events at most timeout_ms (-1: until an event or the next
+ * timer), runs the handlers of ready descriptors, then the due timers.
+ * Returns the number of handlers and timers run, or a negative error.
+ */
+int zt_loop_run_once(zt_loop *l, int timeout_ms, zt_err *e);
+/* Runs until zt_loop_stop. Returns 0, or a negative error. */
+int zt_loop_run(zt_loop *l, zt_err *e);
+/* Makes zt_loop_run return after the current iteration (from a handler). */
+void zt_loop_stop(zt_loop *l);
+
+/*
+ * Wakes the loop from another thread or a signal handler
+ * (async-signal-safe); the wake handler then runs on the loop's thread.
+ * Wakes are coalesced: several before the loop runs give one call.
+ */
+void zt_loop_set_wake(zt_loop *l, zt_timer_fn fn, void *arg);
+void zt_loop_wake(zt_loop *l);
+
+#endif /* ZT_NET_H */
