@@ -27,7 +27,7 @@ CFLAGS   := -std=c11 $(WARN) $(HARDEN) $(OPT) $(EXTRA_CFLAGS)
 LDFLAGS  := -pie -Wl,-z,relro,-z,now,-z,noexecstack $(SANLD)
 LIBS     := -lssl -lcrypto -ljansson -lyaml
 
-MODULES  := core crypto identity policy net
+MODULES  := core crypto identity policy net proxy
 LIB_SRC  := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
 CLI_SRC  := $(wildcard src/cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -38,7 +38,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
 
-.PHONY: all run test unit unit-bins e2e asan fuzz bench deps depcheck clean
+.PHONY: all run test unit unit-bins e2e asan fuzz bench bench-proxy deps depcheck clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/zt
@@ -99,9 +99,15 @@ build/bench_identity: bench/bench_identity.c $(BUILD)/libzt.a
 build/bench_policy: bench/bench_policy.c $(BUILD)/libzt.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libzt.a $(LIBS) -lm
 
-bench: build/bench_identity build/bench_policy
+bench: build/bench_identity build/bench_policy build/zt
+	@scripts/deps.sh bench
 	@bench/run-identity.sh
 	@bench/run-policy.sh
+
+# the sidecar pair beside HAProxy in TCP mode (../shared/bench), same run
+bench-proxy: build/zt
+	@scripts/deps.sh bench
+	@bench/run-proxy.sh
 
 clean:
 	rm -rf build build-asan build-fuzz

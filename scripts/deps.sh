@@ -9,9 +9,12 @@ PKGS=(
   python3 python3-pytest curl ca-certificates
 )
 
+# only for `make bench`: the peers and the load generator
+BENCH_PKGS=(haproxy nginx-light wrk bc util-linux)  # Cedar also needs node and npm (the image has them)
+
 missing() {
   local p out=()
-  for p in "${PKGS[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || out+=("$p")
   done
   echo "${out[@]:-}"
@@ -19,7 +22,7 @@ missing() {
 
 install() {
   local need
-  need=$(missing)
+  need=$(missing "$@")
   [ -z "$need" ] && return 0
   echo "zt: installing Debian packages: $need" >&2
   local sudo=""
@@ -30,7 +33,8 @@ install() {
 }
 
 case "${1:-ensure}" in
-  install|ensure) install ;;
+  install|ensure) install "${PKGS[@]}" ;;
+  bench) install "${PKGS[@]}" "${BENCH_PKGS[@]}" ;;
   list) printf '%s\n' "${PKGS[@]}" ;;
-  *) echo "usage: $0 install|ensure|list" >&2; exit 2 ;;
+  *) echo "usage: $0 install|ensure|bench|list" >&2; exit 2 ;;
 esac

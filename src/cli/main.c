@@ -17,6 +17,7 @@ static const struct {
 	{ "svid", zt_cmd_svid, "svid verify                    check an X.509-SVID against trust bundles" },
 	{ "bundle", zt_cmd_bundle, "bundle export                  publish the trust bundle (PEM or SPIFFE)" },
 	{ "policy", zt_cmd_policy, "policy check|eval|test         authorization policies: lint, decide, test" },
+	{ "proxy", zt_cmd_proxy, "proxy -c FILE                  the mTLS sidecar (L4; see docs/proxy.md)" },
 	{ "demo", zt_cmd_demo, "demo                           a trust domain, two SVIDs, verified" },
 };
 

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "core/core.h"
+#include "crypto/crypto.h"
 
 typedef struct zt_loop zt_loop;
 
@@ -86,5 +87,53 @@ void zt_loop_stop(zt_loop *l);
  */
 void zt_loop_set_wake(zt_loop *l, zt_timer_fn fn, void *arg);
 void zt_loop_wake(zt_loop *l);
+
+/* ---- TLS ----------------------------------------------------------------- */
+
+#include <openssl/ssl.h>
+
+/*
+ * Judges the peer's certificate chain (leaf first) during the handshake.
+ * Fills peer_id with the peer's identity and returns 0, or a negative code
+ * with *e saying why. The proxy plugs in the identity module's SVID rules;
+ * host names are never used.
+ */
+typedef int (*zt_peer_verify_fn)(void *arg, STACK_OF(X509) *chain, char *peer_id,
+				 size_t peer_id_size, zt_err *e);
+
+typedef struct zt_tls_opts {
+	int server;            /* accept (1) or connect (0) */
+	int allow_tls12;       /* TLS 1.3 only unless set */
+	X509 *cert;            /* our SVID */
+	STACK_OF(X509) *chain; /* its intermediates */
+	EVP_PKEY *key;
+	zt_peer_verify_fn verify;
+	void *verify_arg;
+} zt_tls_opts;
+
+/*
+ * An SSL_CTX for mutual TLS with SPIFFE peers: the peer must present a
+ * certificate, which `verify` judges (OpenSSL's own path checks replaced);
+ * no session resumption and no tickets, so every connection is judged
+ * afresh (a verify callback does not run on resumption). Caller frees with
+ * SSL_CTX_free.
+ */
+SSL_CTX *zt_tls_ctx_new(const zt_tls_opts *o, zt_err *e);
+
+/*
+ * The outcome of the verification of a connection's peer, recorded by the
+ * context's verify step: the peer's ID, or the reason it was refused.
+ */
+const char *zt_tls_peer_id(const SSL *ssl);
+const char *zt_tls_peer_error(const SSL *ssl);
+
+/* Result of a non-blocking TLS step, for the loop. */
+enum zt_tls_io { ZT_TLS_DONE, ZT_TLS_WANT_READ, ZT_TLS_WANT_WRITE, ZT_TLS_CLOSED, ZT_TLS_ERROR };
+
+/* Maps the result of an SSL_* call (ret) to what the loop should do. */
+enum zt_tls_io zt_tls_result(SSL *ssl, int ret);
+
+/* The newest OpenSSL error as text, for logs (static buffer per thread). */
+const char *zt_tls_error_text(void);
 
 #endif /* ZT_NET_H */

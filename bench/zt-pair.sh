@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Starts zt as both halves of a sidecar pair for ../shared/bench/run-pair.sh and
+# run-handshakes.sh, and stays in the foreground until killed:
+#   plain in on 127.0.0.1:18001 -> [zt outbound, client SVID] -> mTLS on
+#   127.0.0.1:18443 -> [zt inbound, server SVID, policy] -> app on 127.0.0.1:18080
+# usage: zt-pair.sh tcp      (certificates from $PKI, as the shared mkpki.sh makes them)
+set -euo pipefail
+mode=${1:-tcp}
+here=$(cd "$(dirname "$0")" && pwd)
+zt=${ZT_BIN:-$here/../build/zt}
+[ "$mode" = tcp ] || { echo "zt-pair.sh: mode $mode comes with the HTTP proxy (issue 5); use tcp" >&2; exit 2; }
+: "${PKI:?set PKI to the folder mkpki.sh made}"
+w=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; wait; rm -rf "$w"' EXIT INT TERM
+
+cat >"$w/policy.yaml" <<'P'
+apiVersion: zt.dev/v1
+kind: Organization
+metadata: {name: bench}
+spec:
+  trustDomain: example.org
+  tenants: [{name: t, workspaces: [{name: default, services: [server, client]}]}]
+---
+apiVersion: zt.dev/v1
+kind: AuthorizationPolicy
+metadata: {name: client-to-server, scope: bench/t/default}
+spec:
+  selector: {services: [server]}
+  action: ALLOW
+  rules: [{from: [{source: {principals: ["example.org/ns/default/sa/client"]}}]}]
+P
+cat >"$w/in.yaml" <<C
+apiVersion: zt.dev/v1
+kind: ProxyConfig
+spec:
+  trustDomain: example.org
+  identity: {cert: $PKI/server.crt, key: $PKI/server.key, bundle: $PKI/ca.crt}
+  policy: $w/policy.yaml
+  limits: {maxConnections: 20000}
+  listeners: [{name: in, mode: inbound, listen: "127.0.0.1:18443", forward: "127.0.0.1:18080"}]
+C
+cat >"$w/out.yaml" <<C
+apiVersion: zt.dev/v1
+kind: ProxyConfig
+spec:
+  trustDomain: example.org
+  identity: {cert: $PKI/client.crt, key: $PKI/client.key, bundle: $PKI/ca.crt}
+  limits: {maxConnections: 20000}
+  listeners: [{name: out, mode: outbound, listen: "127.0.0.1:18001", upstream: "127.0.0.1:18443",
+               expect: [spiffe://example.org/ns/default/sa/server]}]
+C
+"$zt" proxy -c "$w/in.yaml" --log-level warn & pids+=($!)
+"$zt" proxy -c "$w/out.yaml" --log-level warn & pids+=($!)
+wait

@@ -1,0 +1,193 @@
+/*
+ * net/tls.c: mutual TLS contexts for SPIFFE peers on OpenSSL 3.
+ *
+ * Peers are judged by a verify function the caller supplies (the SVID
+ * rules), in place of OpenSSL's X509_verify_cert, never by host name.
+ * Resumption and tickets are off: a resumed session skips certificate
+ * verification, and the identity check must run on every connection.
+ */
+#include "net.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
+
+struct verdict {
+	char peer_id[2049];
+	char error[ZT_ERR_MSG_MAX + 64];
+	int ok;
+};
+
+static int ex_verdict = -1; /* SSL ex_data slot for struct verdict */
+
+static void free_verdict(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+			 void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	OPENSSL_free(ptr);
+}
+
+struct ctx_data {
+	zt_peer_verify_fn verify;
+	void *arg;
+};
+
+static int ex_ctx = -1; /* SSL_CTX ex_data slot for struct ctx_data */
+
+static void free_ctx_data(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+			  void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	OPENSSL_free(ptr);
+}
+
+/* Replaces X509_verify_cert for the handshake: the SPIFFE rules decide. */
+static int verify_peer(X509_STORE_CTX *xs, void *unused)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct ctx_data *cd = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ex_ctx);
+	STACK_OF(X509) *untrusted = X509_STORE_CTX_get0_untrusted(xs);
+	X509 *leaf = X509_STORE_CTX_get0_cert(xs);
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	struct verdict *v = OPENSSL_zalloc(sizeof *v);
+	zt_err e;
+	int ok = 0;
+
+	(void)unused;
+	if (!v || !chain || !leaf || !sk_X509_push(chain, leaf)) {
+		X509_STORE_CTX_set_error(xs, X509_V_ERR_OUT_OF_MEM);
+		goto out;
+	}
+	/* the peer's chain as sent: the leaf first, then what came with it */
+	for (int i = 0; i < sk_X509_num(untrusted); i++) {
+		X509 *c = sk_X509_value(untrusted, i);
+
+		if (X509_cmp(c, leaf) != 0 && !sk_X509_push(chain, c)) {
+			X509_STORE_CTX_set_error(xs, X509_V_ERR_OUT_OF_MEM);
+			goto out;
+		}
+	}
+	zt_err_clear(&e);
+	if (cd && cd->verify(cd->arg, chain, v->peer_id, sizeof v->peer_id, &e) == 0) {
+		v->ok = 1;
+		ok = 1;
+	} else {
+		snprintf(v->error, sizeof v->error, "%s%s%s%s", e.rule[0] ? "[" : "", e.rule,
+			 e.rule[0] ? "] " : "", e.msg[0] ? e.msg : "peer refused");
+		X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+	}
+out:
+	sk_X509_free(chain); /* the certificates belong to the store context */
+	if (v) {
+		OPENSSL_free(SSL_get_ex_data(ssl, ex_verdict));
+		SSL_set_ex_data(ssl, ex_verdict, v);
+	}
+	return ok;
+}
+
+SSL_CTX *zt_tls_ctx_new(const zt_tls_opts *o, zt_err *e)
+{
+	static char groups[] = "X25519:P-256"; /* the macro below casts away const */
+	SSL_CTX *ctx = NULL;
+	struct ctx_data *cd = NULL;
+
+	if (ex_verdict < 0)
+		ex_verdict = SSL_get_ex_new_index(0, NULL, NULL, NULL, free_verdict);
+	if (ex_ctx < 0)
+		ex_ctx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_ctx_data);
+	if (!o->cert || !o->key || !o->verify) {
+		zt_err_set(e, ZT_EINVAL, "a TLS context needs a certificate, its key and a peer verifier");
+		return NULL;
+	}
+	ctx = SSL_CTX_new(o->server ? TLS_server_method() : TLS_client_method());
+	cd = OPENSSL_zalloc(sizeof *cd);
+	if (!ctx || !cd || ex_verdict < 0 || ex_ctx < 0)
+		goto fail;
+	cd->verify = o->verify;
+	cd->arg = o->verify_arg;
+	if (!SSL_CTX_set_ex_data(ctx, ex_ctx, cd))
+		goto fail;
+	cd = NULL;
+	if (!SSL_CTX_set_min_proto_version(ctx, o->allow_tls12 ? TLS1_2_VERSION : TLS1_3_VERSION) ||
+	    !SSL_CTX_set1_groups_list(ctx, groups) ||
+	    !SSL_CTX_use_certificate(ctx, o->cert) || !SSL_CTX_use_PrivateKey(ctx, o->key) ||
+	    !SSL_CTX_check_private_key(ctx))
+		goto fail;
+	for (int i = 0; o->chain && i < sk_X509_num(o->chain); i++)
+		if (!SSL_CTX_add1_chain_cert(ctx, sk_X509_value(o->chain, i)))
+			goto fail;
+	if (o->allow_tls12 &&
+	    !SSL_CTX_set_cipher_list(ctx, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305"))
+		goto fail;
+	/* every connection is verified: no resumption, no tickets */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION |
+					 SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_cert_verify_callback(ctx, verify_peer, NULL);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				      SSL_MODE_RELEASE_BUFFERS);
+	return ctx;
+fail:
+	zt_crypto_err(e, ZT_ECRYPTO, "cannot set up TLS (certificate, key or settings refused)");
+	OPENSSL_free(cd);
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+const char *zt_tls_peer_id(const SSL *ssl)
+{
+	const struct verdict *v = SSL_get_ex_data(ssl, ex_verdict);
+
+	return v && v->ok ? v->peer_id : NULL;
+}
+
+const char *zt_tls_peer_error(const SSL *ssl)
+{
+	const struct verdict *v = SSL_get_ex_data(ssl, ex_verdict);
+
+	if (v && !v->ok)
+		return v->error;
+	if (!v)
+		return "the peer presented no certificate";
+	return NULL;
+}
+
+enum zt_tls_io zt_tls_result(SSL *ssl, int ret)
+{
+	if (ret > 0)
+		return ZT_TLS_DONE;
+	switch (SSL_get_error(ssl, ret)) {
+	case SSL_ERROR_WANT_READ:
+		return ZT_TLS_WANT_READ;
+	case SSL_ERROR_WANT_WRITE:
+		return ZT_TLS_WANT_WRITE;
+	case SSL_ERROR_ZERO_RETURN:
+		return ZT_TLS_CLOSED;
+	default:
+		return ZT_TLS_ERROR;
+	}
+}
+
+const char *zt_tls_error_text(void)
+{
+	static _Thread_local char buf[256];
+	unsigned long ec = ERR_peek_last_error();
+
+	if (!ec)
+		return "connection error";
+	ERR_error_string_n(ec, buf, sizeof buf);
+	ERR_clear_error();
+	return buf;
+}

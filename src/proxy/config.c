@@ -1,0 +1,277 @@
+/*
+ * proxy/config.c: the proxy's configuration file (docs/proxy.md).
+ *
+ * apiVersion: zt.dev/v1
+ * kind: ProxyConfig
+ * spec:
+ *   trustDomain: example.org
+ *   identity: {cert: svid.pem, key: svid.key, bundle: bundle.pem}
+ *   policy: policies/            # needed by inbound listeners
+ *   limits: {maxConnections: 10000, handshakeTimeout: 10s, connectTimeout: 5s,
+ *            idleTimeout: 1h, bufferBytes: 65536}
+ *   listeners:
+ *     - {name: in, mode: inbound, listen: "127.0.0.1:8443",
+ *        forward: "127.0.0.1:8080", service: spiffe://example.org/ns/shop/sa/web}
+ *     - {name: out, mode: outbound, listen: "127.0.0.1:9001",
+ *        upstream: "127.0.0.1:8443", expect: [spiffe://example.org/ns/shop/sa/db]}
+ */
+#include "proxy_int.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int only_keys(json_t *obj, const char *const *keys, const char *where, zt_err *e)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(obj))
+		return zt_err_set(e, ZT_EINVAL, "%s must be a mapping", where);
+	json_object_foreach(obj, k, v) {
+		size_t i;
+
+		for (i = 0; keys[i] && strcmp(keys[i], k) != 0; i++)
+			;
+		if (!keys[i])
+			return zt_err_set(e, ZT_EINVAL, "unknown field \"%s\" in %s (see docs/proxy.md)", k, where);
+	}
+	return 0;
+}
+
+static int get_str(json_t *obj, const char *key, const char **out, int required, const char *where,
+		   zt_err *e)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = NULL;
+	if (!v) {
+		if (required)
+			return zt_err_set(e, ZT_EINVAL, "%s.%s is required", where, key);
+		return 0;
+	}
+	if (!json_is_string(v) || json_string_length(v) == 0)
+		return zt_err_set(e, ZT_EINVAL, "%s.%s must be a non-empty string", where, key);
+	*out = json_string_value(v);
+	return 0;
+}
+
+int px_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len, zt_err *e)
+{
+	char host[128];
+	const char *colon = strrchr(s, ':');
+	long port;
+	char *end;
+
+	memset(ss, 0, sizeof *ss);
+	if (!colon || colon == s || (size_t)(colon - s) >= sizeof host)
+		goto bad;
+	port = strtol(colon + 1, &end, 10);
+	if (*end || port < 1 || port > 65535)
+		goto bad;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+
+		host[strlen(host) - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
+			goto bad;
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		*len = sizeof *a6;
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+
+		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+			goto bad;
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		*len = sizeof *a4;
+	}
+	return 0;
+bad:
+	return zt_err_set(e, ZT_EINVAL,
+			  "\"%.100s\" is not an address; write IPv4:PORT or [IPv6]:PORT (names are not resolved)",
+			  s);
+}
+
+static int get_duration(json_t *obj, const char *key, int64_t dflt, int64_t *out, zt_err *e)
+{
+	json_t *v = json_object_get(obj, key);
+	int r;
+
+	*out = dflt;
+	if (!v)
+		return 0;
+	if (!json_is_string(v))
+		return zt_err_set(e, ZT_EINVAL, "limits.%s is a duration such as 10s or 1h", key);
+	if ((r = zt_duration_parse(json_string_value(v), 30LL * 86400, out, e)) != 0)
+		return zt_err_wrap(e, "limits.%s", key);
+	return 0;
+}
+
+static int get_count(json_t *obj, const char *key, long long dflt, long long min, long long max,
+		     long long *out, zt_err *e)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = dflt;
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return zt_err_set(e, ZT_EINVAL, "limits.%s is a number from %lld to %lld", key, min, max);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static int parse_listener(struct px_config *c, json_t *o, size_t idx, zt_err *e)
+{
+	static const char *const keys[] = { "name", "mode", "listen", "forward", "service",
+					    "upstream", "expect", NULL };
+	struct px_listener *l = &c->listeners[idx];
+	const char *name, *mode, *listen, *s;
+	char where[64];
+	int r;
+
+	snprintf(where, sizeof where, "listeners[%zu]", idx);
+	if ((r = only_keys(o, keys, where, e)) != 0 ||
+	    (r = get_str(o, "name", &name, 1, where, e)) != 0 ||
+	    (r = get_str(o, "mode", &mode, 1, where, e)) != 0 ||
+	    (r = get_str(o, "listen", &listen, 1, where, e)) != 0)
+		return r;
+	snprintf(l->name, sizeof l->name, "%s", name);
+	if ((r = px_parse_addr(listen, &l->listen, &l->listen_len, e)) != 0)
+		return zt_err_wrap(e, "%s.listen", where);
+	l->port = (int)strtol(strrchr(listen, ':') + 1, NULL, 10);
+	if (strcmp(mode, "inbound") == 0) {
+		l->inbound = 1;
+		if ((r = get_str(o, "forward", &s, 1, where, e)) != 0)
+			return r;
+		if ((r = px_parse_addr(s, &l->target, &l->target_len, e)) != 0)
+			return zt_err_wrap(e, "%s.forward", where);
+		if ((r = get_str(o, "service", &s, 0, where, e)) != 0)
+			return r;
+		snprintf(l->service, sizeof l->service, "%s", s ? s : "");
+		if (json_object_get(o, "upstream") || json_object_get(o, "expect"))
+			return zt_err_set(e, ZT_EINVAL, "%s: upstream and expect belong to outbound listeners", where);
+	} else if (strcmp(mode, "outbound") == 0) {
+		json_t *ex = json_object_get(o, "expect"), *v;
+		size_t i;
+
+		if ((r = get_str(o, "upstream", &s, 1, where, e)) != 0)
+			return r;
+		if ((r = px_parse_addr(s, &l->target, &l->target_len, e)) != 0)
+			return zt_err_wrap(e, "%s.upstream", where);
+		snprintf(l->upstream_text, sizeof l->upstream_text, "%s", s);
+		if (!json_is_array(ex) || json_array_size(ex) == 0 || json_array_size(ex) > PX_MAX_EXPECT)
+			return zt_err_set(e, ZT_EINVAL,
+					  "%s.expect lists the SPIFFE IDs the upstream may present (1 to %d); without it any workload could answer",
+					  where, PX_MAX_EXPECT);
+		json_array_foreach(ex, i, v) {
+			if (!json_is_string(v) ||
+			    zt_id_parse(json_string_value(v), json_string_length(v), &l->expect[i], e) != 0)
+				return zt_err_wrap(e, "%s.expect[%zu]", where, i);
+			l->nexpect++;
+		}
+		if (json_object_get(o, "forward") || json_object_get(o, "service"))
+			return zt_err_set(e, ZT_EINVAL, "%s: forward and service belong to inbound listeners", where);
+	} else {
+		return zt_err_set(e, ZT_EINVAL, "%s.mode is inbound or outbound", where);
+	}
+	return 0;
+}
+
+int px_config_load(struct px_config *c, const char *path, zt_err *e)
+{
+	json_t *docs;
+	int r;
+
+	memset(c, 0, sizeof *c);
+	if (!(docs = zt_doc_load_file(path, 1u << 20, e)))
+		return -ZT_EPARSE;
+	r = px_config_from_docs(c, docs, e);
+	if (r != 0)
+		zt_err_wrap(e, "%s", path);
+	json_decref(docs);
+	return r;
+}
+
+int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
+{
+	static const char *const top_keys[] = { "apiVersion", "kind", "metadata", "spec", NULL };
+	static const char *const spec_keys[] = { "trustDomain", "identity", "policy", "limits",
+						 "listeners", NULL };
+	static const char *const id_keys[] = { "cert", "key", "bundle", NULL };
+	static const char *const lim_keys[] = { "maxConnections", "handshakeTimeout", "connectTimeout",
+						"idleTimeout", "bufferBytes", NULL };
+	json_t *doc, *spec, *id, *lim, *ls, *el;
+	const char *s;
+	long long n;
+	size_t i;
+	int r;
+
+	memset(c, 0, sizeof *c);
+	doc = json_array_get(docs, 0);
+	if (json_array_size(docs) != 1 ||
+	    !json_is_string(json_object_get(doc, "kind")) ||
+	    strcmp(json_string_value(json_object_get(doc, "kind")), "ProxyConfig") != 0) {
+		r = zt_err_set(e, ZT_EINVAL, "expected one document of kind ProxyConfig");
+		goto out;
+	}
+	spec = json_object_get(doc, "spec");
+	if ((r = only_keys(doc, top_keys, "the document", e)) != 0 ||
+	    (r = only_keys(spec, spec_keys, "spec", e)) != 0 ||
+	    (r = get_str(spec, "trustDomain", &s, 1, "spec", e)) != 0)
+		goto out;
+	if ((r = zt_td_check(s, strlen(s), e)) != 0)
+		goto out;
+	snprintf(c->td, sizeof c->td, "%s", s);
+	id = json_object_get(spec, "identity");
+	if ((r = only_keys(id, id_keys, "spec.identity", e)) != 0 ||
+	    (r = get_str(id, "cert", &s, 1, "spec.identity", e)) != 0)
+		goto out;
+	snprintf(c->cert, sizeof c->cert, "%s", s);
+	if ((r = get_str(id, "key", &s, 1, "spec.identity", e)) != 0)
+		goto out;
+	snprintf(c->key, sizeof c->key, "%s", s);
+	if ((r = get_str(id, "bundle", &s, 1, "spec.identity", e)) != 0)
+		goto out;
+	snprintf(c->bundle, sizeof c->bundle, "%s", s);
+	if ((r = get_str(spec, "policy", &s, 0, "spec", e)) != 0)
+		goto out;
+	snprintf(c->policy, sizeof c->policy, "%s", s ? s : "");
+	lim = json_object_get(spec, "limits");
+	if (lim && (r = only_keys(lim, lim_keys, "spec.limits", e)) != 0)
+		goto out;
+	if ((r = get_count(lim, "maxConnections", 10000, 1, 1000000, &n, e)) != 0)
+		goto out;
+	c->max_conns = (size_t)n;
+	if ((r = get_count(lim, "bufferBytes", 65536, 4096, 16 << 20, &n, e)) != 0)
+		goto out;
+	c->buffer_bytes = (size_t)n;
+	if ((r = get_duration(lim, "handshakeTimeout", 10, &c->handshake_timeout, e)) != 0 ||
+	    (r = get_duration(lim, "connectTimeout", 5, &c->connect_timeout, e)) != 0 ||
+	    (r = get_duration(lim, "idleTimeout", 3600, &c->idle_timeout, e)) != 0)
+		goto out;
+	ls = json_object_get(spec, "listeners");
+	if (!json_is_array(ls) || json_array_size(ls) == 0 || json_array_size(ls) > PX_MAX_LISTENERS) {
+		r = zt_err_set(e, ZT_EINVAL, "spec.listeners lists 1 to %d listeners", PX_MAX_LISTENERS);
+		goto out;
+	}
+	json_array_foreach(ls, i, el) {
+		if ((r = parse_listener(c, el, i, e)) != 0)
+			goto out;
+		c->nlisteners++;
+		if (c->listeners[i].inbound && !c->policy[0]) {
+			r = zt_err_set(e, ZT_EINVAL,
+				       "listener %s is inbound, so spec.policy must name the policy files that decide its connections (zt denies by default)",
+				       c->listeners[i].name);
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	return r;
+}

@@ -1,0 +1,29 @@
+/*
+ * proxy: `zt proxy`, the sidecar that speaks mutual TLS for a service.
+ *
+ * An inbound listener terminates mTLS from peers, judges each peer's SVID
+ * and asks the policy engine about the connection, then forwards plain TCP
+ * to the local service. An outbound listener takes plain TCP from the local
+ * service and originates mTLS to an upstream whose SPIFFE ID must be one
+ * of those expected (secure naming). The daemon wires modules together:
+ * net (loop, TLS), identity (SVIDs, bundles), policy (decisions).
+ *
+ * Status: the L4 data path with its limits and access log. Reloading on
+ * change, the admin listener (/metrics, /ready), per-identity limits and
+ * draining on SIGTERM come next (issue 4); docs/proxy.md says what works.
+ */
+#ifndef ZT_PROXY_H
+#define ZT_PROXY_H
+
+#include "core/core.h"
+
+typedef struct zt_proxy zt_proxy;
+
+/* Loads and checks the configuration file (docs/proxy.md); NULL on error. */
+zt_proxy *zt_proxy_new(const char *config_path, zt_err *e);
+void zt_proxy_free(zt_proxy *p);
+
+/* Opens the listeners and runs until SIGTERM or SIGINT. */
+int zt_proxy_run(zt_proxy *p, zt_err *e) ZT_MUST_CHECK;
+
+#endif /* ZT_PROXY_H */
