@@ -22,8 +22,8 @@ struct verdict {
 
 static int ex_verdict = -1; /* SSL ex_data slot for struct verdict */
 
-static void free_verdict(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-			 void *argp)
+/* ex_data entries are plain OPENSSL_malloc'd records */
+static void free_ex(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
 	(void)parent;
 	(void)ad;
@@ -39,17 +39,6 @@ struct ctx_data {
 };
 
 static int ex_ctx = -1; /* SSL_CTX ex_data slot for struct ctx_data */
-
-static void free_ctx_data(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-			  void *argp)
-{
-	(void)parent;
-	(void)ad;
-	(void)idx;
-	(void)argl;
-	(void)argp;
-	OPENSSL_free(ptr);
-}
 
 /* Replaces X509_verify_cert for the handshake: the SPIFFE rules decide. */
 static int verify_peer(X509_STORE_CTX *xs, void *unused)
@@ -102,9 +91,9 @@ SSL_CTX *zt_tls_ctx_new(const zt_tls_opts *o, zt_err *e)
 	struct ctx_data *cd = NULL;
 
 	if (ex_verdict < 0)
-		ex_verdict = SSL_get_ex_new_index(0, NULL, NULL, NULL, free_verdict);
+		ex_verdict = SSL_get_ex_new_index(0, NULL, NULL, NULL, free_ex);
 	if (ex_ctx < 0)
-		ex_ctx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_ctx_data);
+		ex_ctx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_ex);
 	if (!o->cert || !o->key || !o->verify) {
 		zt_err_set(e, ZT_EINVAL, "a TLS context needs a certificate, its key and a peer verifier");
 		return NULL;
