@@ -7,8 +7,9 @@
  *   trustDomain: example.org
  *   identity: {cert: svid.pem, key: svid.key, bundle: bundle.pem}
  *   policy: policies/            # needed by inbound listeners
- *   limits: {maxConnections: 10000, handshakeTimeout: 10s, connectTimeout: 5s,
- *            idleTimeout: 1h, bufferBytes: 65536}
+ *   limits: {maxConnections: 10000, maxConnectionsPerIdentity: 1000,
+ *            handshakeTimeout: 10s, connectTimeout: 5s, idleTimeout: 1h, bufferBytes: 65536}
+ *   admin: {listen: "127.0.0.1:15000"}      # /metrics and /ready; optional
  *   listeners:
  *     - {name: in, mode: inbound, listen: "127.0.0.1:8443",
  *        forward: "127.0.0.1:8080", service: spiffe://example.org/ns/shop/sa/web}
@@ -141,6 +142,12 @@ static int parse_listener(struct px_config *c, json_t *o, size_t idx, zt_err *e)
 	    (r = get_str(o, "mode", &mode, 1, where, e)) != 0 ||
 	    (r = get_str(o, "listen", &listen, 1, where, e)) != 0)
 		return r;
+	for (const char *q = name; *q; q++)
+		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
+		      *q == '-' || *q == '_' || *q == '.') || q - name >= 63)
+			return zt_err_set(e, ZT_EINVAL,
+					  "%s.name uses letters, digits, '-', '_' and '.', at most 63 (it labels metrics)",
+					  where);
 	snprintf(l->name, sizeof l->name, "%s", name);
 	if ((r = px_parse_addr(listen, &l->listen, &l->listen_len, e)) != 0)
 		return zt_err_wrap(e, "%s.listen", where);
@@ -202,9 +209,11 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 {
 	static const char *const top_keys[] = { "apiVersion", "kind", "metadata", "spec", NULL };
 	static const char *const spec_keys[] = { "trustDomain", "identity", "policy", "limits",
-						 "listeners", NULL };
+						 "listeners", "admin", NULL };
+	static const char *const admin_keys[] = { "listen", NULL };
 	static const char *const id_keys[] = { "cert", "key", "bundle", NULL };
-	static const char *const lim_keys[] = { "maxConnections", "handshakeTimeout", "connectTimeout",
+	static const char *const lim_keys[] = { "maxConnections", "maxConnectionsPerIdentity",
+						"handshakeTimeout", "connectTimeout",
 						"idleTimeout", "bufferBytes", NULL };
 	json_t *doc, *spec, *id, *lim, *ls, *el;
 	const char *s;
@@ -248,6 +257,21 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 	if ((r = get_count(lim, "maxConnections", 10000, 1, 1000000, &n, e)) != 0)
 		goto out;
 	c->max_conns = (size_t)n;
+	if ((r = get_count(lim, "maxConnectionsPerIdentity", 1000, 1, 1000000, &n, e)) != 0)
+		goto out;
+	c->max_per_id = (size_t)n;
+	if (json_object_get(spec, "admin")) {
+		json_t *adm = json_object_get(spec, "admin");
+
+		if ((r = only_keys(adm, admin_keys, "spec.admin", e)) != 0 ||
+		    (r = get_str(adm, "listen", &s, 1, "spec.admin", e)) != 0)
+			goto out;
+		if ((r = px_parse_addr(s, &c->admin, &c->admin_len, e)) != 0) {
+			zt_err_wrap(e, "spec.admin.listen");
+			goto out;
+		}
+		c->has_admin = 1;
+	}
 	if ((r = get_count(lim, "bufferBytes", 65536, 4096, 16 << 20, &n, e)) != 0)
 		goto out;
 	c->buffer_bytes = (size_t)n;

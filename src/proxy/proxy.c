@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <stddef.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -50,20 +53,108 @@ struct conn {
 	const char *reason; /* the policy engine's, when it denied */
 	int allowed;
 	uint64_t start_ms, bytes_c2u, bytes_u2c;
+	int counted; /* holds a place in its identity's count */
 };
 
-struct zt_proxy {
-	struct px_config cfg;
-	zt_loop *loop;
+/* Open connections per verified peer identity. */
+#define ID_BUCKETS 1024
+
+struct id_count {
+	struct id_count *next;
+	size_t n;
+	char id[];
+};
+
+/* What the identity files give, swapped whole when they change. */
+struct px_state {
 	zt_bundle_set *bundles;
 	X509 *cert;
 	STACK_OF(X509) *chain;
 	EVP_PKEY *key;
-	zt_policy_snapshot *policy;
 	char own_id[2049];
+	SSL_CTX *tls[PX_MAX_LISTENERS]; /* connections in flight keep their own reference */
+};
+
+struct zt_proxy {
+	struct px_config cfg;
+	char config_path[PATH_MAX];
+	zt_loop *loop;
+	struct px_state *st;
+	zt_policy_snapshot *policy;
+	uint64_t id_sig, policy_sig; /* what the watched files looked like */
+	zt_timer watch;
 	size_t nconns;
 	int stopping;
+	struct px_stats stats[PX_MAX_LISTENERS];
+	struct id_count *ids[ID_BUCKETS];
+	int admin_fd;
 };
+
+static struct id_count **id_slot(zt_proxy *px, const char *id)
+{
+	struct id_count **p = &px->ids[zt_hash(id, strlen(id)) % ID_BUCKETS];
+
+	while (*p && strcmp((*p)->id, id) != 0)
+		p = &(*p)->next;
+	return p;
+}
+
+/* Takes a place for id; 0, or -1 when id is at its limit (or out of memory). */
+static int id_take(zt_proxy *px, const char *id)
+{
+	struct id_count **p = id_slot(px, id);
+
+	if (!*p) {
+		size_t n = strlen(id);
+
+		if (!(*p = calloc(1, sizeof **p + n + 1)))
+			return -1;
+		memcpy((*p)->id, id, n + 1);
+	}
+	if ((*p)->n >= px->cfg.max_per_id)
+		return -1;
+	(*p)->n++;
+	return 0;
+}
+
+static void id_release(zt_proxy *px, const char *id)
+{
+	struct id_count **p = id_slot(px, id), *dead;
+
+	if (!*p || --(*p)->n)
+		return;
+	dead = *p;
+	*p = dead->next;
+	free(dead);
+}
+
+/* Counts a failed handshake under its reason: the SVID rule tag when there is
+ * one ("[expired] ..."), else a short class. */
+static void count_failure(struct px_stats *st, const char *why)
+{
+	char reason[48];
+	const char *end;
+
+	if (why[0] == '[' && (end = strchr(why, ']')) && end - why - 1 < (long)sizeof reason)
+		snprintf(reason, sizeof reason, "%.*s", (int)(end - why - 1), why + 1);
+	else if (strstr(why, "did not return a certificate") || strstr(why, "no certificate"))
+		snprintf(reason, sizeof reason, "no-certificate");
+	else if (strstr(why, "timeout"))
+		snprintf(reason, sizeof reason, "timeout");
+	else
+		snprintf(reason, sizeof reason, "tls");
+	for (size_t i = 0; i < st->nfailures; i++)
+		if (strcmp(st->failures[i].reason, reason) == 0) {
+			st->failures[i].n++;
+			return;
+		}
+	if (st->nfailures == PX_MAX_REASONS)
+		snprintf(reason, sizeof reason, "other");
+	else
+		st->nfailures++;
+	snprintf(st->failures[st->nfailures - 1].reason, sizeof st->failures[0].reason, "%s", reason);
+	st->failures[st->nfailures - 1].n++;
+}
 
 static volatile sig_atomic_t got_signal;
 static zt_loop *signal_loop;
@@ -83,7 +174,7 @@ static int verify_inbound(void *arg, STACK_OF(X509) *chain, char *peer, size_t p
 	zt_svid_info info;
 	int r;
 
-	if ((r = zt_svid_verify(px->bundles, chain, NULL, &info, e)) != 0)
+	if ((r = zt_svid_verify(px->st->bundles, chain, NULL, &info, e)) != 0)
 		return r;
 	snprintf(peer, peersz, "%s", info.id.str);
 	return 0;
@@ -96,7 +187,7 @@ static int verify_outbound(void *arg, STACK_OF(X509) *chain, char *peer, size_t 
 	zt_svid_info info;
 	int r;
 
-	if ((r = zt_svid_verify(l->px->bundles, chain, NULL, &info, e)) != 0)
+	if ((r = zt_svid_verify(l->px->st->bundles, chain, NULL, &info, e)) != 0)
 		return r;
 	snprintf(peer, peersz, "%s", info.id.str);
 	for (size_t i = 0; i < l->nexpect; i++)
@@ -129,7 +220,7 @@ static void log_conn(struct conn *c, const char *why)
 		snprintf(dest, sizeof dest, "%s (not verified)", l->upstream_text);
 	zt_log(c->allowed ? ZT_LOG_INFO : ZT_LOG_WARN, "connection", "listener", l->name,
 	       "direction", l->inbound ? "inbound" : "outbound", "source",
-	       l->inbound ? (c->peer[0] ? c->peer : "(not verified)") : c->px->own_id,
+	       l->inbound ? (c->peer[0] ? c->peer : "(not verified)") : c->px->st->own_id,
 	       "source_ip", c->src, "destination", dest, "decision",
 	       c->allowed ? "allow" : "deny", "policy", c->policy ? c->policy : "",
 	       "bytes_in", in, "bytes_out", out, "duration_ms", dur, "end", why, NULL);
@@ -152,6 +243,13 @@ static void conn_close(struct conn *c, const char *why)
 	zt_proxy *px = c->px;
 
 	log_conn(c, why);
+	c->ls->stats->active--;
+	c->ls->stats->bytes_in += c->bytes_c2u;
+	c->ls->stats->bytes_out += c->bytes_u2c;
+	if (c->state == ST_HANDSHAKE && !c->peer[0])
+		count_failure(c->ls->stats, why);
+	if (c->counted)
+		id_release(px, c->peer);
 	zt_timer_cancel(px->loop, &c->timer);
 	side_close(px->loop, &c->c);
 	side_close(px->loop, &c->u);
@@ -282,10 +380,18 @@ static void handshake(struct conn *c)
 		if (decide(c) != 0) {
 			char why[256];
 
+			c->ls->stats->denied++;
 			snprintf(why, sizeof why, "denied by policy: %s", c->reason);
 			conn_close(c, why);
 			return;
 		}
+		c->ls->stats->allowed++;
+		if (id_take(c->px, c->peer) != 0) {
+			c->ls->stats->refused_identity++;
+			conn_close(c, "maxConnectionsPerIdentity reached");
+			return;
+		}
+		c->counted = 1;
 		if (start_connect(c) != 0) {
 			conn_close(c, "cannot connect to the local service");
 			return;
@@ -294,6 +400,7 @@ static void handshake(struct conn *c)
 		return;
 	}
 	c->allowed = 1;
+	c->ls->stats->allowed++;
 	c->state = ST_PIPING;
 	set_timer(c, c->px->cfg.idle_timeout);
 	conn_step(c);
@@ -314,7 +421,8 @@ static void connected(struct conn *c)
 		set_interest(c, &c->c, ZT_EV_READ);
 		return;
 	}
-	if (!(c->u.ssl = SSL_new(c->ls->tls)) || !SSL_set_fd(c->u.ssl, c->u.fd)) {
+	if (!(c->u.ssl = SSL_new(c->px->st->tls[c->ls - c->px->cfg.listeners])) ||
+	    !SSL_set_fd(c->u.ssl, c->u.fd)) {
 		conn_close(c, "out of memory");
 		return;
 	}
@@ -509,6 +617,7 @@ static void on_accept(zt_loop *loop, int lfd, unsigned events, void *arg)
 		if (px->nconns >= px->cfg.max_conns || px->stopping) {
 			zt_log(ZT_LOG_WARN, "connection refused", "listener", l->name, "reason",
 			       px->stopping ? "draining" : "maxConnections reached", NULL);
+			l->stats->refused_cap++;
 			close(fd);
 			continue;
 		}
@@ -518,6 +627,8 @@ static void on_accept(zt_loop *loop, int lfd, unsigned events, void *arg)
 		}
 		no_delay(fd);
 		px->nconns++;
+		l->stats->accepted++;
+		l->stats->active++;
 		c->px = px;
 		c->ls = l;
 		c->c.fd = fd;
@@ -533,7 +644,8 @@ static void on_accept(zt_loop *loop, int lfd, unsigned events, void *arg)
 			continue;
 		}
 		if (l->inbound) {
-			if (!(c->c.ssl = SSL_new(l->tls)) || !SSL_set_fd(c->c.ssl, fd)) {
+			if (!(c->c.ssl = SSL_new(px->st->tls[l - px->cfg.listeners])) ||
+			    !SSL_set_fd(c->c.ssl, fd)) {
 				conn_close(c, "out of memory");
 				continue;
 			}
@@ -549,47 +661,88 @@ static void on_accept(zt_loop *loop, int lfd, unsigned events, void *arg)
 
 /* ---- the daemon ---- */
 
-static int load_identity(zt_proxy *px, zt_err *e)
+static void state_free(struct px_state *st, size_t nlisteners)
 {
-	STACK_OF(X509) *certs = NULL;
-	zt_bundle *b;
-	zt_svid_info info;
-	int r;
-
-	if ((r = zt_certs_load(px->cfg.cert, &certs, e)) != 0)
-		return r;
-	px->cert = sk_X509_shift(certs);
-	px->chain = certs;
-	if (!(px->key = zt_key_load(px->cfg.key, e)))
-		return -ZT_EPARSE;
-	if (!zt_key_matches_cert(px->key, px->cert))
-		return zt_err_set(e, ZT_EINVAL, "%s is not the key of %s", px->cfg.key, px->cfg.cert);
-	if (!(b = zt_bundle_load(px->cfg.td, px->cfg.bundle, e)) ||
-	    !(px->bundles = zt_bundle_set_new()) || zt_bundle_set_put(px->bundles, b, e) != 0)
-		return -ZT_EINVAL;
-	/* our own SVID must pass the rules we apply to others */
-	STACK_OF(X509) *own = sk_X509_dup(px->chain);
-	if (!own || !sk_X509_unshift(own, px->cert)) {
-		sk_X509_free(own);
-		return zt_err_set(e, ZT_ENOMEM, "out of memory");
-	}
-	r = zt_svid_verify(px->bundles, own, NULL, &info, e);
-	sk_X509_free(own);
-	if (r != 0)
-		return zt_err_wrap(e, "the proxy's own SVID %s", px->cfg.cert);
-	snprintf(px->own_id, sizeof px->own_id, "%s", info.id.str);
-	return 0;
+	if (!st)
+		return;
+	for (size_t i = 0; i < nlisteners; i++)
+		SSL_CTX_free(st->tls[i]);
+	zt_bundle_set_free(st->bundles);
+	X509_free(st->cert);
+	sk_X509_pop_free(st->chain, X509_free);
+	EVP_PKEY_free(st->key);
+	free(st);
 }
 
-static int load_policy(zt_proxy *px, zt_err *e)
+/* Loads the SVID, its key and the bundle, checks them, and makes the TLS
+ * contexts of every listener from them. */
+static struct px_state *state_load(zt_proxy *px, zt_err *e)
 {
+	const struct px_config *cfg = &px->cfg;
+	struct px_state *st = calloc(1, sizeof *st);
+	STACK_OF(X509) *certs = NULL, *own = NULL;
+	zt_bundle *b;
+	zt_svid_info info;
+
+	if (!st) {
+		zt_err_set(e, ZT_ENOMEM, "out of memory");
+		return NULL;
+	}
+	if (zt_certs_load(cfg->cert, &certs, e) != 0)
+		goto fail;
+	st->cert = sk_X509_shift(certs);
+	st->chain = certs;
+	if (!(st->key = zt_key_load(cfg->key, e)))
+		goto fail;
+	if (!zt_key_matches_cert(st->key, st->cert)) {
+		zt_err_set(e, ZT_EINVAL, "%s is not the key of %s", cfg->key, cfg->cert);
+		goto fail;
+	}
+	if (!(b = zt_bundle_load(cfg->td, cfg->bundle, e)) ||
+	    !(st->bundles = zt_bundle_set_new()) || zt_bundle_set_put(st->bundles, b, e) != 0)
+		goto fail;
+	/* our own SVID must pass the rules we apply to others */
+	if (!(own = sk_X509_dup(st->chain)) || !sk_X509_unshift(own, st->cert)) {
+		zt_err_set(e, ZT_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (zt_svid_verify(st->bundles, own, NULL, &info, e) != 0) {
+		zt_err_wrap(e, "the proxy's own SVID %s", cfg->cert);
+		goto fail;
+	}
+	snprintf(st->own_id, sizeof st->own_id, "%s", info.id.str);
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		const struct px_listener *l = &cfg->listeners[i];
+		zt_tls_opts o = {
+			.server = l->inbound,
+			.cert = st->cert,
+			.chain = st->chain,
+			.key = st->key,
+			.verify = l->inbound ? verify_inbound : verify_outbound,
+			.verify_arg = l->inbound ? (void *)px : (void *)&px->cfg.listeners[i],
+		};
+
+		if (!(st->tls[i] = zt_tls_ctx_new(&o, e)))
+			goto fail;
+	}
+	sk_X509_free(own);
+	return st;
+fail:
+	sk_X509_free(own);
+	state_free(st, cfg->nlisteners);
+	return NULL;
+}
+
+static zt_policy_snapshot *policy_load(const char *path, zt_err *e)
+{
+	zt_policy_snapshot *snap;
 	zt_policy_src *src;
 
-	if (!px->cfg.policy[0])
-		return 0;
-	if (!(src = zt_policy_src_new(NULL)))
-		return zt_err_set(e, ZT_ENOMEM, "out of memory");
-	zt_policy_src_add_path(src, px->cfg.policy);
+	if (!(src = zt_policy_src_new(NULL))) {
+		zt_err_set(e, ZT_ENOMEM, "out of memory");
+		return NULL;
+	}
+	zt_policy_src_add_path(src, path);
 	zt_policy_src_check(src);
 	for (size_t i = 0; i < zt_policy_src_ndiags(src); i++) {
 		const zt_diag *d = zt_policy_src_diag(src, i);
@@ -599,9 +752,104 @@ static int load_policy(zt_proxy *px, zt_err *e)
 		zt_log(d->level == ZT_DIAG_ERROR ? ZT_LOG_ERROR : ZT_LOG_WARN, "policy diagnostic",
 		       "file", d->file, "line", line, "message", d->msg, NULL);
 	}
-	px->policy = zt_policy_compile(src, e);
+	snap = zt_policy_compile(src, e);
 	zt_policy_src_free(src);
-	return px->policy ? 0 : -ZT_EINVAL;
+	return snap;
+}
+
+/* ---- watching the files ---- */
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	return h;
+}
+
+/* What a file or folder (its files, recursively) looks like now: a change of
+ * content, size, time, inode, or set of files changes the value. */
+static uint64_t path_sig(const char *path, int depth)
+{
+	struct stat st;
+	uint64_t h = 1469598103934665603ull;
+
+	if (stat(path, &st) != 0)
+		return mix(h, 0xdead);
+	h = mix(h, (uint64_t)st.st_ino);
+	h = mix(h, (uint64_t)st.st_size);
+	h = mix(h, (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec);
+	h = mix(h, (uint64_t)st.st_ctim.tv_sec * 1000000000ull + (uint64_t)st.st_ctim.tv_nsec);
+	if (S_ISDIR(st.st_mode) && depth < 8) {
+		DIR *d = opendir(path);
+		struct dirent *de;
+
+		while (d && (de = readdir(d)) != NULL) {
+			char sub[PATH_MAX];
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+			/* order-independent: readdir's order is not stable */
+			h ^= path_sig(sub, depth + 1) * 0x100000001b3ull;
+		}
+		if (d)
+			closedir(d);
+	}
+	return h;
+}
+
+static uint64_t identity_sig(const struct px_config *cfg)
+{
+	return mix(mix(path_sig(cfg->cert, 0), path_sig(cfg->key, 0)), path_sig(cfg->bundle, 0));
+}
+
+/*
+ * New identity or policy in force, or the old kept with the reason logged:
+ * a bad file never replaces a good snapshot. Connections already open keep
+ * what they started with; new ones use the new.
+ */
+static void reload(zt_proxy *px, int force)
+{
+	uint64_t ids = identity_sig(&px->cfg);
+	uint64_t pols = px->cfg.policy[0] ? path_sig(px->cfg.policy, 0) : 0;
+	zt_err e;
+
+	if (force || ids != px->id_sig) {
+		struct px_state *st = state_load(px, &e);
+
+		if (st) {
+			state_free(px->st, px->cfg.nlisteners);
+			px->st = st;
+			zt_log(ZT_LOG_INFO, "identity reloaded", "identity", st->own_id, NULL);
+		} else {
+			zt_log(ZT_LOG_ERROR, "identity reload refused; the previous SVID and bundle stay in force",
+			       "error", e.msg, NULL);
+		}
+		px->id_sig = ids;
+	}
+	if (px->cfg.policy[0] && (force || pols != px->policy_sig)) {
+		zt_policy_snapshot *snap = policy_load(px->cfg.policy, &e);
+
+		if (snap) {
+			zt_policy_snapshot_unref(px->policy);
+			px->policy = snap;
+			zt_log(ZT_LOG_INFO, "policy reloaded", "path", px->cfg.policy, NULL);
+		} else {
+			zt_log(ZT_LOG_ERROR, "policy reload refused; the previous policy stays in force",
+			       "error", e.msg, NULL);
+		}
+		px->policy_sig = pols;
+	}
+}
+
+#define WATCH_MS 1000
+
+static void on_watch(zt_loop *l, void *arg)
+{
+	zt_proxy *px = arg;
+
+	reload(px, 0);
+	if (zt_timer_set(l, &px->watch, WATCH_MS) != 0)
+		zt_log(ZT_LOG_ERROR, "cannot re-arm the file watch", NULL);
 }
 
 zt_proxy *zt_proxy_new(const char *path, zt_err *e)
@@ -612,29 +860,25 @@ zt_proxy *zt_proxy_new(const char *path, zt_err *e)
 		zt_err_set(e, ZT_ENOMEM, "out of memory");
 		return NULL;
 	}
-	for (size_t i = 0; i < PX_MAX_LISTENERS; i++)
-		px->cfg.listeners[i].fd = -1;
-	if (px_config_load(&px->cfg, path, e) != 0 || load_identity(px, e) != 0 ||
-	    load_policy(px, e) != 0)
+	snprintf(px->config_path, sizeof px->config_path, "%s", path);
+	if (px_config_load(&px->cfg, path, e) != 0)
 		goto fail;
+	px->admin_fd = -1;
 	for (size_t i = 0; i < px->cfg.nlisteners; i++) {
-		struct px_listener *l = &px->cfg.listeners[i];
-		zt_tls_opts o = {
-			.server = l->inbound,
-			.cert = px->cert,
-			.chain = px->chain,
-			.key = px->key,
-			.verify = l->inbound ? verify_inbound : verify_outbound,
-			.verify_arg = l->inbound ? (void *)px : (void *)l,
-		};
-
-		l->fd = -1;
-		l->px = px;
-		if (l->inbound && !l->service[0])
-			snprintf(l->service, sizeof l->service, "%s", px->own_id);
-		if (!(l->tls = zt_tls_ctx_new(&o, e)))
-			goto fail;
+		px->cfg.listeners[i].fd = -1;
+		px->cfg.listeners[i].px = px;
+		px->cfg.listeners[i].stats = &px->stats[i];
 	}
+	px->id_sig = identity_sig(&px->cfg);
+	px->policy_sig = px->cfg.policy[0] ? path_sig(px->cfg.policy, 0) : 0;
+	if (!(px->st = state_load(px, e)))
+		goto fail;
+	if (px->cfg.policy[0] && !(px->policy = policy_load(px->cfg.policy, e)))
+		goto fail;
+	for (size_t i = 0; i < px->cfg.nlisteners; i++)
+		if (px->cfg.listeners[i].inbound && !px->cfg.listeners[i].service[0])
+			snprintf(px->cfg.listeners[i].service, sizeof px->cfg.listeners[i].service, "%s",
+				 px->st->own_id);
 	return px;
 fail:
 	zt_proxy_free(px);
@@ -645,18 +889,70 @@ void zt_proxy_free(zt_proxy *px)
 {
 	if (!px)
 		return;
-	for (size_t i = 0; i < px->cfg.nlisteners; i++) {
-		SSL_CTX_free(px->cfg.listeners[i].tls);
+	for (size_t i = 0; i < px->cfg.nlisteners; i++)
 		if (px->cfg.listeners[i].fd >= 0)
 			close(px->cfg.listeners[i].fd);
-	}
+	state_free(px->st, px->cfg.nlisteners);
 	zt_policy_snapshot_unref(px->policy);
-	zt_bundle_set_free(px->bundles);
-	X509_free(px->cert);
-	sk_X509_pop_free(px->chain, X509_free);
-	EVP_PKEY_free(px->key);
 	zt_loop_free(px->loop);
+	if (px->admin_fd >= 0)
+		close(px->admin_fd);
+	for (size_t b = 0; b < ID_BUCKETS; b++)
+		for (struct id_count *ic = px->ids[b], *next; ic; ic = next) {
+			next = ic->next;
+			free(ic);
+		}
 	free(px);
+}
+
+int px_ready(const zt_proxy *px)
+{
+	return !px->stopping;
+}
+
+/* Prometheus text exposition format 0.0.4 */
+int px_metrics(const zt_proxy *px, zt_buf *out, zt_err *e)
+{
+	static const struct {
+		const char *name, *type, *help;
+		size_t off;
+	} m[] = {
+#define M(n, t, h, f) { "zt_proxy_" n, t, h, offsetof(struct px_stats, f) }
+		M("connections_total", "counter", "Connections accepted.", accepted),
+		M("connections_active", "gauge", "Connections open now.", active),
+		M("connections_refused_total", "counter", "Connections refused at maxConnections.", refused_cap),
+		M("connections_refused_identity_total", "counter", "Connections refused at maxConnectionsPerIdentity.", refused_identity),
+		M("decisions_allow_total", "counter", "Connections allowed (inbound: by policy; outbound: upstream verified).", allowed),
+		M("decisions_deny_total", "counter", "Inbound connections denied by policy.", denied),
+		M("bytes_in_total", "counter", "Bytes from the accepting side to the upstream side.", bytes_in),
+		M("bytes_out_total", "counter", "Bytes from the upstream side to the accepting side.", bytes_out),
+#undef M
+	};
+	int r = 0;
+
+	for (size_t k = 0; k < sizeof m / sizeof m[0] && !r; k++) {
+		r = zt_buf_appendf(out, e, "# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help,
+				   m[k].name, m[k].type);
+		for (size_t i = 0; i < px->cfg.nlisteners && !r; i++) {
+			const struct px_stats *st = &px->stats[i];
+			uint64_t v;
+
+			memcpy(&v, (const char *)st + m[k].off, sizeof v);
+			r = zt_buf_appendf(out, e, "%s{listener=\"%s\"} %llu\n", m[k].name,
+					   px->cfg.listeners[i].name, (unsigned long long)v);
+		}
+	}
+	if (!r)
+		r = zt_buf_appendf(out, e,
+				   "# HELP zt_proxy_handshake_failures_total Handshakes that failed, by reason (SVID rule, no-certificate, timeout, tls).\n"
+				   "# TYPE zt_proxy_handshake_failures_total counter\n");
+	for (size_t i = 0; i < px->cfg.nlisteners && !r; i++)
+		for (size_t f = 0; f < px->stats[i].nfailures && !r; f++)
+			r = zt_buf_appendf(out, e,
+					   "zt_proxy_handshake_failures_total{listener=\"%s\",reason=\"%s\"} %llu\n",
+					   px->cfg.listeners[i].name, px->stats[i].failures[f].reason,
+					   (unsigned long long)px->stats[i].failures[f].n);
+	return r;
 }
 
 static void close_listeners(zt_proxy *px)
@@ -678,6 +974,12 @@ static void on_wake(zt_loop *loop, void *arg)
 
 	if (!got_signal)
 		return;
+	if (got_signal == SIGHUP) {
+		got_signal = 0;
+		zt_log(ZT_LOG_INFO, "SIGHUP: reloading identity and policy", NULL);
+		reload(px, 1);
+		return;
+	}
 	if (px->stopping) { /* a second signal: stop now */
 		zt_loop_stop(loop);
 		return;
@@ -716,9 +1018,15 @@ int zt_proxy_run(zt_proxy *px, zt_err *e)
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal_loop = px->loop;
 	zt_loop_set_wake(px->loop, on_wake, px);
-	zt_log(ZT_LOG_INFO, "zt proxy running", "identity", px->own_id, NULL);
+	if ((r = px_admin_open(px, px->loop, &px->cfg, &px->admin_fd, e)) != 0)
+		return r;
+	zt_timer_init(&px->watch, on_watch, px);
+	if ((r = zt_timer_set(px->loop, &px->watch, WATCH_MS)) != 0)
+		return zt_err_set(e, ZT_ENOMEM, "cannot arm the file watch");
+	zt_log(ZT_LOG_INFO, "zt proxy running", "identity", px->st->own_id, NULL);
 	r = zt_loop_run(px->loop, e);
 	signal_loop = NULL;
 	close_listeners(px);
