@@ -36,8 +36,12 @@ struct side {
 	int rd_wants_write; /* SSL_read needs the socket writable */
 	int wr_wants_read;  /* SSL_write needs the socket readable */
 	int unclean;        /* TLS peer closed without close_notify */
+	int readable;       /* may have bytes: cleared when a read would block */
+	int writable;       /* may take bytes: cleared when a write would block */
 	unsigned interest;
 };
+
+#define WOULD_BLOCK (-2)
 
 struct conn {
 	zt_proxy *px;
@@ -202,6 +206,7 @@ static int verify_outbound(void *arg, STACK_OF(X509) *chain, char *peer, size_t 
 
 static void conn_close(struct conn *c, const char *why);
 static void conn_step(struct conn *c);
+static void pipe_step(struct conn *c);
 
 static void log_conn(struct conn *c, const char *why)
 {
@@ -289,10 +294,23 @@ static void set_interest(struct conn *c, struct side *s, unsigned want)
 
 static void on_io(zt_loop *l, int fd, unsigned events, void *arg)
 {
+	struct conn *c = arg;
+	struct side *s = fd == c->c.fd ? &c->c : &c->u;
+
 	(void)l;
-	(void)fd;
-	(void)events;
-	conn_step(arg);
+	/* remember what the socket offered, so the data path only calls read
+	 * and write where they can make progress */
+	if (events & ZT_EV_READ) {
+		s->readable = 1;
+		if (s->wr_wants_read)
+			s->writable = 1;
+	}
+	if (events & ZT_EV_WRITE) {
+		s->writable = 1;
+		if (s->rd_wants_write)
+			s->readable = 1;
+	}
+	conn_step(c);
 }
 
 static int watch(struct conn *c, struct side *s, unsigned want)
@@ -402,6 +420,7 @@ static void handshake(struct conn *c)
 	c->allowed = 1;
 	c->ls->stats->allowed++;
 	c->state = ST_PIPING;
+	c->c.readable = c->c.writable = c->u.readable = c->u.writable = 1;
 	set_timer(c, c->px->cfg.idle_timeout);
 	conn_step(c);
 }
@@ -417,8 +436,9 @@ static void connected(struct conn *c)
 	}
 	if (c->ls->inbound) {
 		c->state = ST_PIPING;
+		c->c.readable = c->c.writable = c->u.readable = c->u.writable = 1;
 		set_timer(c, c->px->cfg.idle_timeout);
-		set_interest(c, &c->c, ZT_EV_READ);
+		pipe_step(c);
 		return;
 	}
 	if (!(c->u.ssl = SSL_new(c->px->st->tls[c->ls - c->px->cfg.listeners])) ||
@@ -432,7 +452,8 @@ static void connected(struct conn *c)
 	handshake(c);
 }
 
-/* Reads into b from s: bytes read, 0 when nothing now, -1 on error. */
+/* Reads into b from s: bytes read, 0 at the end of stream or with no room,
+ * WOULD_BLOCK, or -1 on error. */
 static ssize_t side_read(struct side *s, struct buf *b, size_t cap)
 {
 	size_t room;
@@ -454,10 +475,10 @@ static ssize_t side_read(struct side *s, struct buf *b, size_t cap)
 			b->len += (size_t)r;
 			return r;
 		case ZT_TLS_WANT_READ:
-			return 0;
+			return WOULD_BLOCK;
 		case ZT_TLS_WANT_WRITE:
 			s->rd_wants_write = 1;
-			return 0;
+			return WOULD_BLOCK;
 		case ZT_TLS_CLOSED:
 			s->eof = 1;
 			return 0;
@@ -482,9 +503,11 @@ static ssize_t side_read(struct side *s, struct buf *b, size_t cap)
 		s->eof = 1;
 		return 0;
 	}
-	return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	return errno == EAGAIN || errno == EINTR ? WOULD_BLOCK : -1;
 }
 
+/* Writes from b to s: bytes written, 0 with nothing to write, WOULD_BLOCK,
+ * or -1 on error. */
 static ssize_t side_write(struct side *s, struct buf *b)
 {
 	ssize_t n;
@@ -500,17 +523,17 @@ static ssize_t side_write(struct side *s, struct buf *b)
 			n = r;
 			break;
 		case ZT_TLS_WANT_WRITE:
-			return 0;
+			return WOULD_BLOCK;
 		case ZT_TLS_WANT_READ:
 			s->wr_wants_read = 1;
-			return 0;
+			return WOULD_BLOCK;
 		default:
 			return -1;
 		}
 	} else {
 		n = send(s->fd, b->p + b->off, b->len, MSG_NOSIGNAL);
 		if (n < 0)
-			return errno == EAGAIN || errno == EINTR ? 0 : -1;
+			return errno == EAGAIN || errno == EINTR ? WOULD_BLOCK : -1;
 	}
 	b->off += (size_t)n;
 	b->len -= (size_t)n;
@@ -531,42 +554,72 @@ static void side_shutdown(struct side *s)
 		(void)shutdown(s->fd, SHUT_WR);
 }
 
+/* Level-triggered interest only where we wait for the socket: reading when
+ * there is room and the last read would have blocked, writing when bytes
+ * wait and the last write would have blocked. */
 static unsigned interest_for(const struct side *s, const struct buf *in, const struct buf *out,
 			     size_t cap)
 {
 	unsigned w = 0;
 
-	if ((!s->eof && in->len < cap) || s->wr_wants_read)
+	if ((!s->eof && in->len < cap && !s->readable) || s->wr_wants_read)
 		w |= ZT_EV_READ;
-	if (out->len || s->rd_wants_write)
+	if ((out->len && !s->writable) || s->rd_wants_write)
 		w |= ZT_EV_WRITE;
 	return w;
+}
+
+/* One direction: read from `from` while it has bytes and there is room,
+ * write to `to` while it takes them. Bytes moved, -1 when `from` failed,
+ * -2 when `to` failed. */
+static ssize_t flow(struct side *from, struct buf *b, struct side *to, size_t cap, uint64_t *count)
+{
+	ssize_t moved = 0;
+
+	for (;;) {
+		ssize_t r = 0, w = 0;
+
+		if (from->readable) {
+			r = side_read(from, b, cap);
+			if (r == WOULD_BLOCK) {
+				from->readable = 0;
+				r = 0;
+			} else if (r < 0) {
+				return -1;
+			}
+		}
+		if (to->writable) {
+			w = side_write(to, b);
+			if (w == WOULD_BLOCK) {
+				to->writable = 0;
+				w = 0;
+			} else if (w < 0) {
+				return -2;
+			}
+		}
+		*count += (uint64_t)w;
+		moved += r + w;
+		if (r <= 0 && w <= 0)
+			return moved;
+	}
 }
 
 static void pipe_step(struct conn *c)
 {
 	size_t cap = c->px->cfg.buffer_bytes;
-	int progress = 1, moved = 0;
+	ssize_t a, b = 0;
 
 	if ((!c->c2u.p && !(c->c2u.p = malloc(cap))) || (!c->u2c.p && !(c->u2c.p = malloc(cap)))) {
 		conn_close(c, "out of memory");
 		return;
 	}
-	while (progress) {
-		ssize_t a, b, x, y;
-
-		a = side_read(&c->c, &c->c2u, cap);
-		b = side_write(&c->u, &c->c2u);
-		x = side_read(&c->u, &c->u2c, cap);
-		y = side_write(&c->c, &c->u2c);
-		if (a < 0 || b < 0 || x < 0 || y < 0) {
-			conn_close(c, a < 0 || y < 0 ? "the client side failed" : "the upstream side failed");
-			return;
-		}
-		c->bytes_c2u += (uint64_t)(b > 0 ? b : 0);
-		c->bytes_u2c += (uint64_t)(y > 0 ? y : 0);
-		progress = a > 0 || b > 0 || x > 0 || y > 0;
-		moved |= progress;
+	a = flow(&c->c, &c->c2u, &c->u, cap, &c->bytes_c2u);
+	if (a >= 0)
+		b = flow(&c->u, &c->u2c, &c->c, cap, &c->bytes_u2c);
+	if (a < 0 || b < 0) {
+		/* flow(c->u): -1 the client failed, -2 the upstream; flow(u->c) the reverse */
+		conn_close(c, a == -1 || b == -2 ? "the client side failed" : "the upstream side failed");
+		return;
 	}
 	/* half-close: pass an end of stream on once its bytes are through */
 	if (c->c.eof && !c->c2u.len)
@@ -579,7 +632,7 @@ static void pipe_step(struct conn *c)
 					     : "closed");
 		return;
 	}
-	if (moved)
+	if (a + b > 0)
 		set_timer(c, c->px->cfg.idle_timeout);
 	set_interest(c, &c->c, interest_for(&c->c, &c->c2u, &c->u2c, cap));
 	set_interest(c, &c->u, interest_for(&c->u, &c->u2c, &c->c2u, cap));
