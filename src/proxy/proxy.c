@@ -53,8 +53,9 @@ struct conn {
 	zt_timer timer;
 	char peer[2049];
 	char src[64];
-	const char *policy;
-	const char *reason; /* the policy engine's, when it denied */
+	/* copies: the snapshot they came from may be replaced while we run */
+	char policy[512];
+	char reason[160]; /* the policy engine's, when it denied */
 	int allowed;
 	uint64_t start_ms, bytes_c2u, bytes_u2c;
 	int counted; /* holds a place in its identity's count */
@@ -227,7 +228,7 @@ static void log_conn(struct conn *c, const char *why)
 	       "direction", l->inbound ? "inbound" : "outbound", "source",
 	       l->inbound ? (c->peer[0] ? c->peer : "(not verified)") : c->px->st->own_id,
 	       "source_ip", c->src, "destination", dest, "decision",
-	       c->allowed ? "allow" : "deny", "policy", c->policy ? c->policy : "",
+	       c->allowed ? "allow" : "deny", "policy", c->policy,
 	       "bytes_in", in, "bytes_out", out, "duration_ms", dur, "end", why, NULL);
 }
 
@@ -360,8 +361,8 @@ static int decide(struct conn *c)
 	req.dest_service = (zt_str){ c->ls->service, strlen(c->ls->service) };
 	req.dest_port = c->ls->port;
 	zt_policy_decide(c->px->policy, &req, &d);
-	c->policy = d.by.policy;
-	c->reason = d.reason;
+	snprintf(c->policy, sizeof c->policy, "%s", d.by.policy ? d.by.policy : "");
+	snprintf(c->reason, sizeof c->reason, "%s", d.reason ? d.reason : "");
 	c->allowed = d.effect == ZT_POLICY_ALLOW;
 	return c->allowed ? 0 : -1;
 }
@@ -369,8 +370,11 @@ static int decide(struct conn *c)
 static void handshake(struct conn *c)
 {
 	struct side *s = c->ls->inbound ? &c->c : &c->u;
-	int r = SSL_do_handshake(s->ssl);
 	const char *err;
+	int r;
+
+	ERR_clear_error(); /* another connection's leftovers are not ours */
+	r = SSL_do_handshake(s->ssl);
 
 	switch (zt_tls_result(s->ssl, r)) {
 	case ZT_TLS_WANT_READ:
@@ -467,7 +471,10 @@ static ssize_t side_read(struct side *s, struct buf *b, size_t cap)
 	if (!room || s->eof)
 		return 0;
 	if (s->ssl) {
-		int r = SSL_read(s->ssl, b->p + b->off + b->len, (int)room);
+		int r;
+
+		ERR_clear_error();
+		r = SSL_read(s->ssl, b->p + b->off + b->len, (int)room);
 
 		s->rd_wants_write = 0;
 		switch (zt_tls_result(s->ssl, r)) {
@@ -515,7 +522,10 @@ static ssize_t side_write(struct side *s, struct buf *b)
 	if (!b->len)
 		return 0;
 	if (s->ssl) {
-		int r = SSL_write(s->ssl, b->p + b->off, (int)b->len);
+		int r;
+
+		ERR_clear_error();
+		r = SSL_write(s->ssl, b->p + b->off, (int)b->len);
 
 		s->wr_wants_read = 0;
 		switch (zt_tls_result(s->ssl, r)) {
@@ -548,9 +558,11 @@ static void side_shutdown(struct side *s)
 	if (s->shut || s->fd < 0)
 		return;
 	s->shut = 1;
-	if (s->ssl)
-		(void)SSL_shutdown(s->ssl);
-	else
+	if (s->ssl) {
+		ERR_clear_error();
+		(void)SSL_shutdown(s->ssl); /* best effort: a failure ends nothing else */
+		ERR_clear_error();
+	} else
 		(void)shutdown(s->fd, SHUT_WR);
 }
 
