@@ -168,6 +168,24 @@ static int lists_add(zt_arena *a, struct lists *l, struct lists_cap *c, const st
 	return -1;
 }
 
+/* A rule every source of which names exact principals can only match callers
+ * with one of them, so it is filed under each (rule_match checks the rest). */
+static int keyed_by_principal(const struct rule *ru)
+{
+	if (!ru->nfrom)
+		return 0;
+	for (uint32_t f = 0; f < ru->nfrom; f++) {
+		const struct strs *pr = &ru->from[f].principals;
+
+		if (!pr->n)
+			return 0;
+		for (uint32_t k = 0; k < pr->n; k++)
+			if (pr->v[k].kind != STRM_EXACT)
+				return 0;
+	}
+	return 1;
+}
+
 /* The caller index of a service: every ALLOW rule that applies to it whose
  * sources all name exact principals (and nothing else about the caller's
  * identity beyond that) is filed under each of those principals. */
@@ -202,16 +220,8 @@ static int build_caller_index(zt_policy_snapshot *s, struct svc *sv)
 
 			for (uint32_t r = 0; r < p->nrules; r++) {
 				const struct rule *ru = &p->rules[r];
-				int ok = ru->nfrom > 0;
 
-				for (uint32_t f = 0; ok && f < ru->nfrom; f++) {
-					const struct strs *pr = &ru->from[f].principals;
-
-					ok = pr->n > 0;
-					for (uint32_t k = 0; ok && k < pr->n; k++)
-						ok = pr->v[k].kind == STRM_EXACT;
-				}
-				if (ok)
+				if (keyed_by_principal(ru))
 					for (uint32_t f = 0; f < ru->nfrom; f++)
 						keyed += ru->from[f].principals.n;
 				else
@@ -236,16 +246,8 @@ static int build_caller_index(zt_policy_snapshot *s, struct svc *sv)
 
 				for (uint32_t r = 0; r < p->nrules; r++, seq++) {
 					const struct rule *ru = &p->rules[r];
-					int ok = ru->nfrom > 0;
 
-					for (uint32_t f = 0; ok && f < ru->nfrom; f++) {
-						const struct strs *pr = &ru->from[f].principals;
-
-						ok = pr->n > 0;
-						for (uint32_t k = 0; ok && k < pr->n; k++)
-							ok = pr->v[k].kind == STRM_EXACT;
-					}
-					if (!ok) {
+					if (!keyed_by_principal(ru)) {
 						if (pass == 1)
 							ix->rest[nrest++] = (struct ruleref){ p, r, seq };
 						continue;
