@@ -10,6 +10,7 @@
  *   limits: {maxConnections: 10000, maxConnectionsPerIdentity: 1000,
  *            handshakeTimeout: 10s, connectTimeout: 5s, idleTimeout: 1h, bufferBytes: 65536}
  *   admin: {listen: "127.0.0.1:15000"}      # /metrics and /ready; optional
+ *   tls: {minVersion: "1.3"}                 # or "1.2"; 1.3 by default
  *   listeners:
  *     - {name: in, mode: inbound, listen: "127.0.0.1:8443",
  *        forward: "127.0.0.1:8080", service: spiffe://example.org/ns/shop/sa/web}
@@ -209,7 +210,8 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 {
 	static const char *const top_keys[] = { "apiVersion", "kind", "metadata", "spec", NULL };
 	static const char *const spec_keys[] = { "trustDomain", "identity", "policy", "limits",
-						 "listeners", "admin", NULL };
+						 "listeners", "admin", "tls", NULL };
+	static const char *const tls_keys[] = { "minVersion", NULL };
 	static const char *const admin_keys[] = { "listen", NULL };
 	static const char *const id_keys[] = { "cert", "key", "bundle", NULL };
 	static const char *const lim_keys[] = { "maxConnections", "maxConnectionsPerIdentity",
@@ -260,6 +262,19 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 	if ((r = get_count(lim, "maxConnectionsPerIdentity", 1000, 1, 1000000, &n, e)) != 0)
 		goto out;
 	c->max_per_id = (size_t)n;
+	if (json_object_get(spec, "tls")) {
+		json_t *tls = json_object_get(spec, "tls");
+
+		if ((r = only_keys(tls, tls_keys, "spec.tls", e)) != 0 ||
+		    (r = get_str(tls, "minVersion", &s, 1, "spec.tls", e)) != 0)
+			goto out;
+		if (strcmp(s, "1.2") == 0) {
+			c->allow_tls12 = 1;
+		} else if (strcmp(s, "1.3") != 0) {
+			r = zt_err_set(e, ZT_EINVAL, "spec.tls.minVersion is \"1.3\" (the default) or \"1.2\"");
+			goto out;
+		}
+	}
 	if (json_object_get(spec, "admin")) {
 		json_t *adm = json_object_get(spec, "admin");
 

@@ -780,6 +780,7 @@ static struct px_state *state_load(zt_proxy *px, zt_err *e)
 		const struct px_listener *l = &cfg->listeners[i];
 		zt_tls_opts o = {
 			.server = l->inbound,
+			.allow_tls12 = cfg->allow_tls12,
 			.cert = st->cert,
 			.chain = st->chain,
 			.key = st->key,

@@ -46,6 +46,7 @@ struct px_config {
 	char cert[PATH_MAX], key[PATH_MAX], bundle[PATH_MAX], policy[PATH_MAX];
 	size_t max_conns, max_per_id, buffer_bytes;
 	int has_admin;
+	int allow_tls12; /* spec.tls.minVersion "1.2" */
 	struct sockaddr_storage admin;
 	socklen_t admin_len;
 	int64_t handshake_timeout, connect_timeout, idle_timeout; /* seconds */

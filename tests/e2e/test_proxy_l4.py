@@ -685,3 +685,24 @@ def test_sigterm_exits_zero(start_proxy, echo_app):
     for port in (in_port, out_port):
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+
+@pytest.mark.parametrize("min_version", [None, "1.2"])
+def test_tls12_only_as_an_option(min_version, start_proxy, echo_app, pki):
+    """TLS 1.3 only by default; spec.tls.minVersion "1.2" admits a TLS 1.2 peer (with its
+    SVID still checked and the policy still deciding)."""
+    port = free_port()
+    extra = f'  tls: {{minVersion: "{min_version}"}}' if min_version else ""
+    px = start_proxy(proxy_config([inbound(port, echo_app)], extra_spec=extra), "tls")
+    token = f"ping-{os.urandom(6).hex()}"
+    p = subprocess.run(s_client_args(port, "client") + ["-tls1_2", "-no_ign_eof"], input=token + "\n",
+                       capture_output=True, text=True, timeout=15, cwd=pki)
+    if min_version:
+        # s_client leaves at its end of input: the proxy logs the allowed connection with
+        # the bytes it carried to the service
+        line = px.wait_conn()
+        assert line["decision"] == "allow" and line["source"] == CLIENT_ID, line
+        assert int(line["bytes_in"]) == len(token) + 1, line
+    else:
+        assert token not in p.stdout and p.returncode != 0, "TLS 1.2 admitted by default"
