@@ -31,6 +31,7 @@ zt_arena *zt_arena_new(size_t chunk)
 
 zt_arena *zt_arena_new_huge(void)
 {
+	/* 64 KiB chunks to start; whole huge pages past HUGE_AFTER */
 	zt_arena *a = zt_arena_new(HUGE_PAGE - sizeof(struct chunk));
 
 	if (a)
@@ -57,11 +58,15 @@ void *zt_huge_calloc(size_t n, size_t size)
 	return p;
 }
 
+/* Huge pages only once an arena is big: a small policy should not cost a
+ * proxy 2 MiB of resident memory per arena. */
+#define HUGE_AFTER ((size_t)8 << 20)
+
 static struct chunk *chunk_alloc(const zt_arena *a, size_t size)
 {
 	struct chunk *c;
 
-	if (a->huge && sizeof *c + size <= HUGE_PAGE) {
+	if (a->huge && a->total >= HUGE_AFTER && sizeof *c + size <= HUGE_PAGE) {
 		c = aligned_alloc(HUGE_PAGE, HUGE_PAGE);
 		if (c)
 			(void)madvise(c, HUGE_PAGE, MADV_HUGEPAGE);
@@ -79,7 +84,8 @@ void *zt_arena_alloc(zt_arena *a, size_t n)
 	if (n == 0 || need < n)
 		need = 16;
 	if (!c || c->size - c->used < need) {
-		size_t size = need > a->chunk ? need : a->chunk;
+		size_t chunk = a->huge && a->total < HUGE_AFTER ? ((size_t)64 << 10) : a->chunk;
+		size_t size = need > chunk ? need : chunk;
 
 		if (size > SIZE_MAX - sizeof *c)
 			return NULL;

@@ -126,9 +126,9 @@ void zt_buf_free(zt_buf *b, int secret);
 typedef struct zt_arena zt_arena;
 
 zt_arena *zt_arena_new(size_t chunk);
-/* Chunks of 2 MiB in transparent huge pages: for large data read at random
- * (a compiled policy of 100,000 services), where TLB misses would cost
- * more than the work. */
+/* Small chunks at first, then (past 8 MiB) chunks of 2 MiB in transparent
+ * huge pages: for large data read at random (a compiled policy of 100,000
+ * services), where TLB misses would cost more than the work. */
 zt_arena *zt_arena_new_huge(void);
 /* Zeroed memory in huge pages when the kernel allows; free with free(). */
 void *zt_huge_calloc(size_t n, size_t size);

@@ -646,6 +646,16 @@ static void pipe_step(struct conn *c)
 	}
 	if (a + b > 0)
 		set_timer(c, c->px->cfg.idle_timeout);
+	/* an idle connection holds no buffer: memory goes to traffic, not to
+	 * connections waiting for it */
+	if (!c->c2u.len) {
+		free(c->c2u.p);
+		c->c2u.p = NULL;
+	}
+	if (!c->u2c.len) {
+		free(c->u2c.p);
+		c->u2c.p = NULL;
+	}
 	set_interest(c, &c->c, interest_for(&c->c, &c->c2u, &c->u2c, cap));
 	set_interest(c, &c->u, interest_for(&c->u, &c->u2c, &c->c2u, cap));
 }
