@@ -8,7 +8,8 @@
  *   identity: {cert: svid.pem, key: svid.key, bundle: bundle.pem}
  *   policy: policies/            # needed by inbound listeners
  *   limits: {maxConnections: 10000, maxConnectionsPerIdentity: 1000,
- *            handshakeTimeout: 10s, connectTimeout: 5s, idleTimeout: 1h, bufferBytes: 65536}
+ *            handshakeTimeout: 10s, connectTimeout: 5s, idleTimeout: 1h, drainTimeout: 30s,
+ *            bufferBytes: 65536}
  *   admin: {listen: "127.0.0.1:15000"}      # /metrics and /ready; optional
  *   tls: {minVersion: "1.3"}                 # or "1.2"; 1.3 by default
  *   listeners:
@@ -215,7 +216,7 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 	static const char *const admin_keys[] = { "listen", NULL };
 	static const char *const id_keys[] = { "cert", "key", "bundle", NULL };
 	static const char *const lim_keys[] = { "maxConnections", "maxConnectionsPerIdentity",
-						"handshakeTimeout", "connectTimeout",
+						"handshakeTimeout", "connectTimeout", "drainTimeout",
 						"idleTimeout", "bufferBytes", NULL };
 	json_t *doc, *spec, *id, *lim, *ls, *el;
 	const char *s;
@@ -292,7 +293,8 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 	c->buffer_bytes = (size_t)n;
 	if ((r = get_duration(lim, "handshakeTimeout", 10, &c->handshake_timeout, e)) != 0 ||
 	    (r = get_duration(lim, "connectTimeout", 5, &c->connect_timeout, e)) != 0 ||
-	    (r = get_duration(lim, "idleTimeout", 3600, &c->idle_timeout, e)) != 0)
+	    (r = get_duration(lim, "idleTimeout", 3600, &c->idle_timeout, e)) != 0 ||
+	    (r = get_duration(lim, "drainTimeout", 30, &c->drain_timeout, e)) != 0)
 		goto out;
 	ls = json_object_get(spec, "listeners");
 	if (!json_is_array(ls) || json_array_size(ls) == 0 || json_array_size(ls) > PX_MAX_LISTENERS) {

@@ -59,6 +59,7 @@ struct conn {
 	int allowed;
 	uint64_t start_ms, bytes_c2u, bytes_u2c;
 	int counted; /* holds a place in its identity's count */
+	struct conn *prev, *next; /* every open connection, for the end */
 };
 
 /* Open connections per verified peer identity. */
@@ -88,6 +89,8 @@ struct zt_proxy {
 	zt_policy_snapshot *policy;
 	uint64_t id_sig, policy_sig; /* what the watched files looked like */
 	zt_timer watch;
+	zt_timer drain; /* after SIGTERM: the deadline for open connections */
+	struct conn *conns;
 	size_t nconns;
 	int stopping;
 	struct px_stats stats[PX_MAX_LISTENERS];
@@ -261,6 +264,12 @@ static void conn_close(struct conn *c, const char *why)
 	side_close(px->loop, &c->u);
 	free(c->c2u.p);
 	free(c->u2c.p);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		px->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
 	free(c);
 	px->nconns--;
 	if (px->stopping && px->nconns == 0)
@@ -702,6 +711,10 @@ static void on_accept(zt_loop *loop, int lfd, unsigned events, void *arg)
 		}
 		no_delay(fd);
 		px->nconns++;
+		c->next = px->conns;
+		if (px->conns)
+			px->conns->prev = c;
+		px->conns = c;
 		l->stats->accepted++;
 		l->stats->active++;
 		c->px = px;
@@ -1044,6 +1057,17 @@ static void close_listeners(zt_proxy *px)
 	}
 }
 
+static void on_drain_deadline(zt_loop *loop, void *arg)
+{
+	zt_proxy *px = arg;
+	char n[32];
+
+	snprintf(n, sizeof n, "%zu", px->nconns);
+	zt_log(ZT_LOG_WARN, "drain deadline reached; closing the connections still open", "open", n,
+	       NULL);
+	zt_loop_stop(loop);
+}
+
 static void on_wake(zt_loop *loop, void *arg)
 {
 	zt_proxy *px = arg;
@@ -1061,11 +1085,16 @@ static void on_wake(zt_loop *loop, void *arg)
 		return;
 	}
 	/* stop accepting; the connections open now finish (or the next signal) */
-	zt_log(ZT_LOG_INFO, "stopping: listeners closed, waiting for open connections", NULL);
+	zt_log(ZT_LOG_INFO, "stopping: listeners closed, waiting for open connections (drainTimeout)", NULL);
 	px->stopping = 1;
 	got_signal = 0;
 	close_listeners(px);
-	if (px->nconns == 0)
+	if (px->nconns == 0) {
+		zt_loop_stop(loop);
+		return;
+	}
+	zt_timer_init(&px->drain, on_drain_deadline, px);
+	if (zt_timer_set(loop, &px->drain, (uint64_t)px->cfg.drain_timeout * 1000u) != 0)
 		zt_loop_stop(loop);
 }
 
@@ -1106,5 +1135,8 @@ int zt_proxy_run(zt_proxy *px, zt_err *e)
 	r = zt_loop_run(px->loop, e);
 	signal_loop = NULL;
 	close_listeners(px);
+	/* what the drain deadline (or a second signal) left open */
+	while (px->conns)
+		conn_close(px->conns, "closed at shutdown");
 	return r;
 }

@@ -49,7 +49,7 @@ struct px_config {
 	int allow_tls12; /* spec.tls.minVersion "1.2" */
 	struct sockaddr_storage admin;
 	socklen_t admin_len;
-	int64_t handshake_timeout, connect_timeout, idle_timeout; /* seconds */
+	int64_t handshake_timeout, connect_timeout, idle_timeout, drain_timeout; /* seconds */
 	struct px_listener listeners[PX_MAX_LISTENERS];
 	size_t nlisteners;
 };

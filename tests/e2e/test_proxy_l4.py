@@ -687,6 +687,34 @@ def test_sigterm_exits_zero(start_proxy, echo_app):
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
+def test_sigterm_drains_open_connections_up_to_the_deadline(start_proxy, echo_app):
+    """After SIGTERM an open connection keeps working until drainTimeout, new ones are
+    refused, and then the proxy exits 0."""
+    in_port, out_port = free_port(), free_port()
+    server = start_proxy(proxy_config([inbound(in_port, echo_app)],
+                                      limits={"drainTimeout": "2s"}), "server-proxy")
+    start_proxy(proxy_config([outbound(out_port, in_port)], identity="client", policy=None),
+                "client-proxy")
+    s = socket.create_connection(("127.0.0.1", out_port), timeout=10)
+    try:
+        s.sendall(b"before")
+        assert recv_exact(s, 6) == b"before"
+        t0 = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert server.proc.poll() is None, "exited at once though a connection was open"
+        s.sendall(b"during")  # the open connection still works while draining
+        assert recv_exact(s, 6) == b"during"
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", in_port), timeout=1).close()
+        rc = server.proc.wait(timeout=5)
+        elapsed = time.monotonic() - t0
+        assert rc == 0, f"exit status {rc}"
+        assert 1.5 <= elapsed < 4, f"exited after {elapsed:.1f} s, drainTimeout is 2 s"
+        assert "drain deadline reached" in server.text()
+    finally:
+        s.close()
+
 
 @pytest.mark.parametrize("min_version", [None, "1.2"])
 def test_tls12_only_as_an_option(min_version, start_proxy, echo_app, pki):
