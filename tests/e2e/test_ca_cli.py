@@ -11,7 +11,7 @@ import stat
 
 import pytest
 
-from conftest import ZT, openssl, run, zt
+from conftest import ZT, openssl, zt
 
 TD = "example.org"
 PEM_RE = re.compile(r"-----BEGIN CERTIFICATE-----\n.*?\n-----END CERTIFICATE-----\n?", re.S)
