@@ -20,6 +20,7 @@
  *   verify_anchor  bundle holds the signing CA too: one signature check
  *
  * usage: bench_identity [SECONDS_PER_ROUND [OP...]]
+ *   ZT_NO_ECFAST=1 leaves OpenSSL's decoder path in place (crypto/ecfast.c), for comparison
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,6 +152,10 @@ int main(int argc, char **argv)
 	zt_bundle *b;
 	zt_err e;
 
+	int ecfast = getenv("ZT_NO_ECFAST") == NULL;
+
+	if (ecfast)
+		zt_crypto_init();
 	if (!mkdtemp(dir) || zt_ca_init(dir, "bench.example", 86400, 86400, &e) != 0 ||
 	    !(ca = zt_ca_open(dir, &e)))
 		die("ca", &e);

@@ -1,5 +1,6 @@
 /* cli/main.c: the zt command — dispatch to subcommands. */
 #include "cli.h"
+#include "crypto/crypto.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +33,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	zt_crypto_init();
 	if (argc < 2) {
 		usage(stderr);
 		return ZT_EXIT_USAGE;

@@ -207,9 +207,7 @@ zt_pubkey *zt_pubkey_from_pkey(EVP_PKEY *pkey, zt_err *e)
 	zt_pubkey *pk;
 	X509_PUBKEY *xpk = NULL;
 
-	if (is_p256(pkey) &&
-	    EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
-					    sizeof point, &plen) &&
+	if (is_p256(pkey) && zt_key_ec_point(pkey, point, sizeof point, &plen, NULL) == 0 &&
 	    plen == 65 && point[0] == 0x04) {
 		if (!(pk = pubkey_new(pkey, e)))
 			return NULL;

@@ -20,6 +20,18 @@
 #define ZT_PEM_MAX_BYTES (1u << 20) /* a certificate or key file */
 #define ZT_CHAIN_MAX_CERTS 16       /* certificates in one chain or file */
 
+/*
+ * Call once at start, before any certificate is parsed: routes EC public keys
+ * around OpenSSL 3.0's per-certificate decoder lookups (ecfast.c). 1 if in
+ * force, 0 if this OpenSSL has no ENGINE support (zt then works, slower).
+ */
+int zt_crypto_init(void);
+/*
+ * Hands back an EC key that uses the built-in method when zt_crypto_init put
+ * it in force (the same key; the argument is consumed), else `key` itself.
+ */
+EVP_PKEY *zt_key_builtin(EVP_PKEY *key);
+
 /* Records `what` plus the newest OpenSSL error reason; clears the queue. */
 int zt_crypto_err(zt_err *e, int code, const char *what);
 
@@ -41,6 +53,14 @@ int zt_key_save(const char *path, EVP_PKEY *key, zt_err *e) ZT_MUST_CHECK;
 
 /* 1 if the certificate's public key is the public half of key. */
 int zt_key_matches_cert(EVP_PKEY *key, X509 *cert);
+
+/*
+ * The public point of an EC key as SEC1 bytes (04 || X || Y for the keys zt
+ * makes), read from its SubjectPublicKeyInfo, so it works for keys from the
+ * built-in EC method (ecfast.c) as for provider keys. *len is set.
+ */
+int zt_key_ec_point(EVP_PKEY *key, uint8_t *out, size_t cap, size_t *len,
+		    zt_err *e) ZT_MUST_CHECK;
 
 /* ---- certificates -------------------------------------------------------- */
 

@@ -6,12 +6,24 @@
 #include <openssl/ec.h>
 #include <openssl/pem.h>
 
+/*
+ * By curve NID, not EVP_EC_gen's group name: the name is a provider
+ * parameter that the built-in EC method ecfast.c puts in force does not take.
+ */
 EVP_PKEY *zt_key_generate(zt_err *e)
 {
-	EVP_PKEY *k = EVP_EC_gen("P-256");
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_id(EVP_PKEY_EC, NULL);
+	EVP_PKEY *k = NULL;
 
-	if (!k)
+	if (!c || EVP_PKEY_keygen_init(c) <= 0 ||
+	    EVP_PKEY_CTX_set_ec_paramgen_curve_nid(c, NID_X9_62_prime256v1) <= 0 ||
+	    EVP_PKEY_CTX_set_ec_param_enc(c, OPENSSL_EC_NAMED_CURVE) <= 0 ||
+	    EVP_PKEY_keygen(c, &k) <= 0) {
+		EVP_PKEY_free(k);
+		k = NULL;
 		zt_crypto_err(e, ZT_ECRYPTO, "cannot generate an ECDSA P-256 key");
+	}
+	EVP_PKEY_CTX_free(c);
 	return k;
 }
 
@@ -31,7 +43,7 @@ EVP_PKEY *zt_key_parse_pem(const uint8_t *pem, size_t len, zt_err *e)
 	}
 	/* an empty passphrase callback: encrypted keys fail instead of prompting */
 	static char empty[1];
-	k = PEM_read_bio_PrivateKey(bio, NULL, NULL, empty);
+	k = zt_key_builtin(PEM_read_bio_PrivateKey(bio, NULL, NULL, empty));
 	BIO_free(bio);
 	if (!k)
 		zt_crypto_err(e, ZT_EPARSE,
@@ -92,5 +104,33 @@ int zt_key_id(EVP_PKEY *pub, uint8_t out[20], zt_err *e)
 	    mdlen != 20)
 		r = zt_crypto_err(e, ZT_ECRYPTO, "cannot compute the key identifier");
 	X509_PUBKEY_free(xpk);
+	return r;
+}
+
+int zt_key_ec_point(EVP_PKEY *key, uint8_t *out, size_t cap, size_t *len, zt_err *e)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p, *pt = NULL;
+	X509_PUBKEY *xpk = NULL;
+	int n, ptlen = 0, r = -1;
+
+	*len = 0;
+	if (!EVP_PKEY_is_a(key, "EC"))
+		return zt_err_set(e, ZT_EINVAL, "not an elliptic-curve key");
+	if ((n = i2d_PUBKEY(key, &der)) <= 0 || !(p = der, xpk = d2i_X509_PUBKEY(NULL, &p, n)) ||
+	    !X509_PUBKEY_get0_param(NULL, &pt, &ptlen, NULL, xpk) || ptlen <= 0) {
+		zt_crypto_err(e, ZT_ECRYPTO, "cannot encode the public key");
+		goto out;
+	}
+	if ((size_t)ptlen > cap) {
+		zt_err_set(e, ZT_ELIMIT, "public key point of %d bytes is too large", ptlen);
+		goto out;
+	}
+	memcpy(out, pt, (size_t)ptlen);
+	*len = (size_t)ptlen;
+	r = 0;
+out:
+	X509_PUBKEY_free(xpk);
+	OPENSSL_free(der);
 	return r;
 }

@@ -61,7 +61,8 @@ static int verify_peer(X509_STORE_CTX *xs, void *unused)
 	for (int i = 0; i < sk_X509_num(untrusted); i++) {
 		X509 *c = sk_X509_value(untrusted, i);
 
-		if (X509_cmp(c, leaf) != 0 && !sk_X509_push(chain, c)) {
+		/* libssl passes the whole chain, the leaf itself first */
+		if (c != leaf && !sk_X509_push(chain, c)) {
 			X509_STORE_CTX_set_error(xs, X509_V_ERR_OUT_OF_MEM);
 			goto out;
 		}
@@ -127,6 +128,13 @@ SSL_CTX *zt_tls_ctx_new(const zt_tls_opts *o, zt_err *e)
 	SSL_CTX_set_cert_verify_callback(ctx, verify_peer, NULL);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 				      SSL_MODE_RELEASE_BUFFERS);
+	/*
+	 * Read what the socket has, not one record header at a time: a
+	 * handshake took 11 read(2) calls without it. The proxy keeps calling
+	 * SSL_read until it would block, so bytes buffered here are not
+	 * stranded waiting for an epoll event.
+	 */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	return ctx;
 fail:
 	zt_crypto_err(e, ZT_ECRYPTO, "cannot set up TLS (certificate, key or settings refused)");

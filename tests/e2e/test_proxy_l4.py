@@ -632,3 +632,23 @@ def test_tls12_only_as_an_option(min_version, start_proxy, echo_app, pki):
         assert int(line["bytes_in"]) == len(token) + 1, line
     else:
         assert token not in p.stdout and p.returncode != 0, "TLS 1.2 admitted by default"
+
+
+@pytest.mark.parametrize("tls,group", [("1.3", "X25519"), ("1.3", "P-256"), ("1.2", "P-256")])
+def test_key_exchange_groups(tls, group, start_proxy, echo_app, pki):
+    """Both offered groups work in both versions. The P-256 exchange runs on OpenSSL's built-in
+    EC method that crypto/ecfast.c puts in force, so this keeps that path honest against a real
+    peer."""
+    port = free_port()
+    px = start_proxy(proxy_config([inbound(port, echo_app)], extra_spec='  tls: {minVersion: "1.2"}'),
+                     "groups")
+    token = f"ping-{os.urandom(6).hex()}"
+    args = [a for a in s_client_args(port, "client") if a != "-quiet"]
+    p = subprocess.run(args + ["-brief", f"-tls{tls.replace('.', '_')}", "-groups", group, "-no_ign_eof"],
+                       input=token + "\n", capture_output=True, text=True, timeout=15, cwd=pki)
+    want = "Temp Key: X25519" if group == "X25519" else "Temp Key: ECDH, prime256v1"
+    assert want in p.stdout + p.stderr, f"{group} not negotiated:\n{p.stdout}\n{p.stderr}"
+    assert f"Protocol version: TLSv{tls}" in p.stdout + p.stderr, p.stderr
+    line = px.wait_conn()
+    assert line["decision"] == "allow" and line["source"] == CLIENT_ID, line
+    assert int(line["bytes_in"]) == len(token) + 1, line

@@ -3,6 +3,9 @@
 
 #include <string.h>
 
+#include <openssl/err.h>
+
+#include "crypto/crypto.h"
 #include "identity/identity.h"
 
 #define T0 1800000000LL /* a fixed validation time */
@@ -116,6 +119,44 @@ static void test_good_chain(void **state)
 	o.expect_id = &want;
 	assert_int_equal(zt_svid_verify(P.set, sk, &o, &info, &e), 0);
 	sk_X509_pop_free(sk, X509_free);
+}
+
+/*
+ * crypto/ecfast.c: EC keys in parsed certificates come from the built-in
+ * method (no provider), verify as before, and a point off the curve is
+ * still refused when the certificate is parsed.
+ */
+static void test_ecfast_keys(void **state)
+{
+	const char *const exts[] = { GOOD_EXTS("subjectAltName=URI:spiffe://example.org/ns/a/sa/web"), NULL };
+	X509 *leaf = leaf_with(exts, T0 - HOUR, T0 + HOUR), *back;
+	const ASN1_BIT_STRING *bits = X509_get0_pubkey_bitstr(leaf);
+	unsigned char *der = NULL, *at;
+	const unsigned char *p;
+	int n;
+
+	(void)state;
+	assert_int_equal(zt_crypto_init(), 1);
+	assert_non_null(bits);
+	assert_int_equal(bits->length, 65); /* an uncompressed P-256 point */
+	assert_true((n = i2d_X509(leaf, &der)) > 0);
+	p = der;
+	assert_non_null(back = d2i_X509(NULL, &p, n));
+	assert_non_null(X509_get0_pubkey(back));
+	assert_null(EVP_PKEY_get0_provider(X509_get0_pubkey(back)));
+	assert_int_equal(X509_verify(back, X509_get0_pubkey(P.inter)), 1);
+	X509_free(back);
+	/* flip the last byte of Y: the point leaves the curve */
+	at = memmem(der, (size_t)n, bits->data, 65);
+	assert_non_null(at);
+	at[64] ^= 0x01;
+	p = der;
+	assert_non_null(back = d2i_X509(NULL, &p, n));
+	assert_null(X509_get0_pubkey(back));
+	X509_free(back);
+	ERR_clear_error();
+	OPENSSL_free(der);
+	X509_free(leaf);
 }
 
 struct leaf_case {
@@ -400,6 +441,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_chain),
+		cmocka_unit_test(test_ecfast_keys),
 		cmocka_unit_test(test_leaf_rules),
 		cmocka_unit_test(test_empty_subject_needs_critical_san),
 		cmocka_unit_test(test_time_and_trust),

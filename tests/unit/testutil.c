@@ -1,6 +1,8 @@
 /* tests/unit/testutil.c: temporary folders and test vectors. */
 #include "testutil.h"
 
+#include "crypto/crypto.h"
+
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -8,6 +10,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The tests run with the crypto set-up the zt command uses (crypto/ecfast.c). */
+__attribute__((constructor)) static void tu_crypto_init(void)
+{
+	zt_crypto_init();
+}
 
 char *tu_mkdtemp(void)
 {
@@ -70,7 +78,7 @@ char *tu_read(const char *path, size_t *len)
 
 EVP_PKEY *tu_key(void)
 {
-	EVP_PKEY *k = EVP_EC_gen("P-256");
+	EVP_PKEY *k = zt_key_generate(NULL);
 
 	if (!k)
 		abort();
