@@ -12,6 +12,7 @@
  *            bufferBytes: 65536}
  *   admin: {listen: "127.0.0.1:15000"}      # /metrics and /ready; optional
  *   tls: {minVersion: "1.3"}                 # or "1.2"; 1.3 by default
+ *   workers: 2                               # event-loop threads, 1 to 64
  *   listeners:
  *     - {name: in, mode: inbound, listen: "127.0.0.1:8443",
  *        forward: "127.0.0.1:8080", service: spiffe://example.org/ns/shop/sa/web}
@@ -211,7 +212,7 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 {
 	static const char *const top_keys[] = { "apiVersion", "kind", "metadata", "spec", NULL };
 	static const char *const spec_keys[] = { "trustDomain", "identity", "policy", "limits",
-						 "listeners", "admin", "tls", NULL };
+						 "listeners", "admin", "tls", "workers", NULL };
 	static const char *const tls_keys[] = { "minVersion", NULL };
 	static const char *const admin_keys[] = { "listen", NULL };
 	static const char *const id_keys[] = { "cert", "key", "bundle", NULL };
@@ -291,6 +292,18 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 	if ((r = get_count(lim, "bufferBytes", 65536, 4096, 16 << 20, &n, e)) != 0)
 		goto out;
 	c->buffer_bytes = (size_t)n;
+	c->workers = 2;
+	if (json_object_get(spec, "workers")) {
+		json_t *wk = json_object_get(spec, "workers");
+
+		if (!json_is_integer(wk) || json_integer_value(wk) < 1 ||
+		    json_integer_value(wk) > PX_MAX_WORKERS) {
+			r = zt_err_set(e, ZT_EINVAL, "spec.workers is a number of threads from 1 to %d",
+				       PX_MAX_WORKERS);
+			goto out;
+		}
+		c->workers = (size_t)json_integer_value(wk);
+	}
 	if ((r = get_duration(lim, "handshakeTimeout", 10, &c->handshake_timeout, e)) != 0 ||
 	    (r = get_duration(lim, "connectTimeout", 5, &c->connect_timeout, e)) != 0 ||
 	    (r = get_duration(lim, "idleTimeout", 3600, &c->idle_timeout, e)) != 0 ||

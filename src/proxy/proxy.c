@@ -1,168 +1,20 @@
 /*
- * proxy/proxy.c: the L4 data path — accept, mutual TLS, the identity and
- * policy checks, the upstream connection, and bytes both ways with bounded
- * buffers (a full buffer stops reading: backpressure, not growth).
+ * proxy/proxy.c: the daemon — the identity and policy snapshot and its
+ * reloads, the worker threads (one event loop each, accepting on their own
+ * SO_REUSEPORT sockets; conn.c is what they run), signals, draining, and the
+ * counters the admin listener reports.
  */
 #include "proxy_int.h"
 
-#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
-#include <stddef.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <openssl/err.h>
-
-enum state { ST_HANDSHAKE, ST_CONNECTING, ST_PIPING };
-
-struct buf {
-	uint8_t *p;
-	size_t off, len;
-};
-
-struct side {
-	int fd;
-	SSL *ssl;
-	int eof;            /* nothing more will be read */
-	int shut;           /* we closed our direction towards it */
-	int rd_wants_write; /* SSL_read needs the socket writable */
-	int wr_wants_read;  /* SSL_write needs the socket readable */
-	int unclean;        /* TLS peer closed without close_notify */
-	int readable;       /* may have bytes: cleared when a read would block */
-	int writable;       /* may take bytes: cleared when a write would block */
-	unsigned interest;
-};
-
-#define WOULD_BLOCK (-2)
-
-struct conn {
-	zt_proxy *px;
-	struct px_listener *ls;
-	struct side c, u; /* c: the accepted connection; u: the upstream */
-	struct buf c2u, u2c;
-	enum state state;
-	unsigned hs_want; /* what the handshake waits for */
-	zt_timer timer;
-	char peer[2049];
-	char src[64];
-	/* copies: the snapshot they came from may be replaced while we run */
-	char policy[512];
-	char reason[160]; /* the policy engine's, when it denied */
-	int allowed;
-	uint64_t start_ms, bytes_c2u, bytes_u2c;
-	int counted; /* holds a place in its identity's count */
-	struct conn *prev, *next; /* every open connection, for the end */
-};
-
-/* Open connections per verified peer identity. */
-#define ID_BUCKETS 1024
-
-struct id_count {
-	struct id_count *next;
-	size_t n;
-	char id[];
-};
-
-/* What the identity files give, swapped whole when they change. */
-struct px_state {
-	zt_bundle_set *bundles;
-	X509 *cert;
-	STACK_OF(X509) *chain;
-	EVP_PKEY *key;
-	char own_id[2049];
-	SSL_CTX *tls[PX_MAX_LISTENERS]; /* connections in flight keep their own reference */
-};
-
-struct zt_proxy {
-	struct px_config cfg;
-	char config_path[PATH_MAX];
-	zt_loop *loop;
-	struct px_state *st;
-	zt_policy_snapshot *policy;
-	uint64_t id_sig, policy_sig; /* what the watched files looked like */
-	zt_timer watch;
-	zt_timer drain; /* after SIGTERM: the deadline for open connections */
-	struct conn *conns;
-	size_t nconns;
-	int stopping;
-	struct px_stats stats[PX_MAX_LISTENERS];
-	struct id_count *ids[ID_BUCKETS];
-	int admin_fd;
-};
-
-static struct id_count **id_slot(zt_proxy *px, const char *id)
-{
-	struct id_count **p = &px->ids[zt_hash(id, strlen(id)) % ID_BUCKETS];
-
-	while (*p && strcmp((*p)->id, id) != 0)
-		p = &(*p)->next;
-	return p;
-}
-
-/* Takes a place for id; 0, or -1 when id is at its limit (or out of memory). */
-static int id_take(zt_proxy *px, const char *id)
-{
-	struct id_count **p = id_slot(px, id);
-
-	if (!*p) {
-		size_t n = strlen(id);
-
-		if (!(*p = calloc(1, sizeof **p + n + 1)))
-			return -1;
-		memcpy((*p)->id, id, n + 1);
-	}
-	if ((*p)->n >= px->cfg.max_per_id)
-		return -1;
-	(*p)->n++;
-	return 0;
-}
-
-static void id_release(zt_proxy *px, const char *id)
-{
-	struct id_count **p = id_slot(px, id), *dead;
-
-	if (!*p || --(*p)->n)
-		return;
-	dead = *p;
-	*p = dead->next;
-	free(dead);
-}
-
-/* Counts a failed handshake under its reason: the SVID rule tag when there is
- * one ("[expired] ..."), else a short class. */
-static void count_failure(struct px_stats *st, const char *why)
-{
-	char reason[48];
-	const char *end;
-
-	if (why[0] == '[' && (end = strchr(why, ']')) && end - why - 1 < (long)sizeof reason)
-		snprintf(reason, sizeof reason, "%.*s", (int)(end - why - 1), why + 1);
-	else if (strstr(why, "did not return a certificate") || strstr(why, "no certificate"))
-		snprintf(reason, sizeof reason, "no-certificate");
-	else if (strstr(why, "timeout"))
-		snprintf(reason, sizeof reason, "timeout");
-	else
-		snprintf(reason, sizeof reason, "tls");
-	for (size_t i = 0; i < st->nfailures; i++)
-		if (strcmp(st->failures[i].reason, reason) == 0) {
-			st->failures[i].n++;
-			return;
-		}
-	if (st->nfailures == PX_MAX_REASONS)
-		snprintf(reason, sizeof reason, "other");
-	else
-		st->nfailures++;
-	snprintf(st->failures[st->nfailures - 1].reason, sizeof st->failures[0].reason, "%s", reason);
-	st->failures[st->nfailures - 1].n++;
-}
 
 static volatile sig_atomic_t got_signal;
 static zt_loop *signal_loop;
@@ -174,584 +26,12 @@ static void on_signal(int sig)
 		zt_loop_wake(signal_loop);
 }
 
-/* ---- verification of peers ---- */
 
-static int verify_inbound(void *arg, STACK_OF(X509) *chain, char *peer, size_t peersz, zt_err *e)
-{
-	zt_proxy *px = arg;
-	zt_svid_info info;
-	int r;
-
-	if ((r = zt_svid_verify(px->st->bundles, chain, NULL, &info, e)) != 0)
-		return r;
-	snprintf(peer, peersz, "%s", info.id.str);
-	return 0;
-}
-
-/* Secure naming: the upstream must be one of the workloads we meant. */
-static int verify_outbound(void *arg, STACK_OF(X509) *chain, char *peer, size_t peersz, zt_err *e)
-{
-	struct px_listener *l = arg;
-	zt_svid_info info;
-	int r;
-
-	if ((r = zt_svid_verify(l->px->st->bundles, chain, NULL, &info, e)) != 0)
-		return r;
-	snprintf(peer, peersz, "%s", info.id.str);
-	for (size_t i = 0; i < l->nexpect; i++)
-		if (strcmp(l->expect[i].str, info.id.str) == 0)
-			return 0;
-	return zt_err_rule(e, ZT_EVERIFY, "unexpected-peer",
-			   "the upstream presented %s, which is not among the IDs listener %s expects",
-			   info.id.str, l->name);
-}
-
-/* ---- connections ---- */
-
-static void conn_close(struct conn *c, const char *why);
-static void conn_step(struct conn *c);
-static void pipe_step(struct conn *c);
-
-static void log_conn(struct conn *c, const char *why)
-{
-	char dur[32], in[32], out[32], dest[2100];
-	const struct px_listener *l = c->ls;
-
-	snprintf(dur, sizeof dur, "%llu",
-		 (unsigned long long)(zt_loop_now_ms(c->px->loop) - c->start_ms));
-	snprintf(in, sizeof in, "%llu", (unsigned long long)c->bytes_c2u);
-	snprintf(out, sizeof out, "%llu", (unsigned long long)c->bytes_u2c);
-	if (l->inbound)
-		snprintf(dest, sizeof dest, "%s", l->service);
-	else if (c->peer[0])
-		snprintf(dest, sizeof dest, "%s", c->peer);
-	else
-		snprintf(dest, sizeof dest, "%s (not verified)", l->upstream_text);
-	zt_log(c->allowed ? ZT_LOG_INFO : ZT_LOG_WARN, "connection", "listener", l->name,
-	       "direction", l->inbound ? "inbound" : "outbound", "source",
-	       l->inbound ? (c->peer[0] ? c->peer : "(not verified)") : c->px->st->own_id,
-	       "source_ip", c->src, "destination", dest, "decision",
-	       c->allowed ? "allow" : "deny", "policy", c->policy,
-	       "bytes_in", in, "bytes_out", out, "duration_ms", dur, "end", why, NULL);
-}
-
-static void side_close(zt_loop *l, struct side *s)
-{
-	if (s->ssl)
-		SSL_free(s->ssl);
-	if (s->fd >= 0) {
-		zt_loop_del(l, s->fd);
-		close(s->fd);
-	}
-	s->ssl = NULL;
-	s->fd = -1;
-}
-
-static void conn_close(struct conn *c, const char *why)
-{
-	zt_proxy *px = c->px;
-
-	log_conn(c, why);
-	c->ls->stats->active--;
-	c->ls->stats->bytes_in += c->bytes_c2u;
-	c->ls->stats->bytes_out += c->bytes_u2c;
-	if (c->state == ST_HANDSHAKE && !c->peer[0])
-		count_failure(c->ls->stats, why);
-	if (c->counted)
-		id_release(px, c->peer);
-	zt_timer_cancel(px->loop, &c->timer);
-	side_close(px->loop, &c->c);
-	side_close(px->loop, &c->u);
-	free(c->c2u.p);
-	free(c->u2c.p);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		px->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	free(c);
-	px->nconns--;
-	if (px->stopping && px->nconns == 0)
-		zt_loop_stop(px->loop);
-}
-
-static void on_timeout(zt_loop *l, void *arg)
-{
-	struct conn *c = arg;
-
-	(void)l;
-	conn_close(c, c->state == ST_HANDSHAKE    ? "handshake timeout"
-		      : c->state == ST_CONNECTING ? "upstream connect timeout"
-						  : "idle timeout");
-}
-
-static void set_timer(struct conn *c, int64_t secs)
-{
-	if (zt_timer_set(c->px->loop, &c->timer, (uint64_t)secs * 1000u) != 0)
-		zt_log(ZT_LOG_ERROR, "cannot arm a timer (out of memory)", NULL);
-}
-
-static void set_interest(struct conn *c, struct side *s, unsigned want)
-{
-	zt_err e;
-
-	if (s->fd < 0 || s->interest == want)
-		return;
-	if (zt_loop_mod(c->px->loop, s->fd, want, &e) == 0)
-		s->interest = want;
-}
-
-static void on_io(zt_loop *l, int fd, unsigned events, void *arg)
-{
-	struct conn *c = arg;
-	struct side *s = fd == c->c.fd ? &c->c : &c->u;
-
-	(void)l;
-	/* remember what the socket offered, so the data path only calls read
-	 * and write where they can make progress */
-	if (events & ZT_EV_READ) {
-		s->readable = 1;
-		if (s->wr_wants_read)
-			s->writable = 1;
-	}
-	if (events & ZT_EV_WRITE) {
-		s->writable = 1;
-		if (s->rd_wants_write)
-			s->readable = 1;
-	}
-	conn_step(c);
-}
-
-static int watch(struct conn *c, struct side *s, unsigned want)
-{
-	zt_err e;
-
-	if (zt_loop_add(c->px->loop, s->fd, want, on_io, c, &e) != 0) {
-		zt_log(ZT_LOG_ERROR, "cannot watch a connection", "error", e.msg, NULL);
-		return -1;
-	}
-	s->interest = want;
-	return 0;
-}
-
-/* Small writes go out at once: a proxy must not add Nagle's delay. */
-static void no_delay(int fd)
-{
-	int one = 1;
-
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
-static int start_connect(struct conn *c)
-{
-	struct px_listener *l = c->ls;
-	int fd = socket(l->target.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-	c->u.fd = fd;
-	if (fd < 0)
-		return -1;
-	no_delay(fd);
-	if (connect(fd, (struct sockaddr *)&l->target, l->target_len) != 0 && errno != EINPROGRESS)
-		return -1;
-	c->state = ST_CONNECTING;
-	set_timer(c, c->px->cfg.connect_timeout);
-	return watch(c, &c->u, ZT_EV_WRITE);
-}
-
-/* The inbound peer is verified: ask the policy engine about the connection. */
-static int decide(struct conn *c)
-{
-	zt_policy_request req = { 0 };
-	zt_policy_decision d;
-
-	req.source_principal = (zt_str){ c->peer, strlen(c->peer) };
-	req.source_ip = (zt_str){ c->src, strlen(c->src) };
-	req.dest_service = (zt_str){ c->ls->service, strlen(c->ls->service) };
-	req.dest_port = c->ls->port;
-	zt_policy_decide(c->px->policy, &req, &d);
-	snprintf(c->policy, sizeof c->policy, "%s", d.by.policy ? d.by.policy : "");
-	snprintf(c->reason, sizeof c->reason, "%s", d.reason ? d.reason : "");
-	c->allowed = d.effect == ZT_POLICY_ALLOW;
-	return c->allowed ? 0 : -1;
-}
-
-static void handshake(struct conn *c)
-{
-	struct side *s = c->ls->inbound ? &c->c : &c->u;
-	const char *err;
-	int r;
-
-	ERR_clear_error(); /* another connection's leftovers are not ours */
-	r = SSL_do_handshake(s->ssl);
-
-	switch (zt_tls_result(s->ssl, r)) {
-	case ZT_TLS_WANT_READ:
-		set_interest(c, s, ZT_EV_READ);
-		return;
-	case ZT_TLS_WANT_WRITE:
-		set_interest(c, s, ZT_EV_WRITE);
-		return;
-	case ZT_TLS_DONE:
-		break;
-	default:
-		err = zt_tls_peer_error(s->ssl);
-		if (!err || !strcmp(err, "the peer presented no certificate"))
-			err = SSL_get_verify_result(s->ssl) != X509_V_OK ? zt_tls_peer_error(s->ssl)
-									  : zt_tls_error_text();
-		conn_close(c, err ? err : "TLS handshake failed");
-		return;
-	}
-	snprintf(c->peer, sizeof c->peer, "%s", zt_tls_peer_id(s->ssl) ? zt_tls_peer_id(s->ssl) : "");
-	if (!c->peer[0]) { /* cannot happen with FAIL_IF_NO_PEER_CERT; never trust it */
-		conn_close(c, "the peer was not verified");
-		return;
-	}
-	if (c->ls->inbound) {
-		if (decide(c) != 0) {
-			char why[256];
-
-			c->ls->stats->denied++;
-			snprintf(why, sizeof why, "denied by policy: %s", c->reason);
-			conn_close(c, why);
-			return;
-		}
-		c->ls->stats->allowed++;
-		if (id_take(c->px, c->peer) != 0) {
-			c->ls->stats->refused_identity++;
-			conn_close(c, "maxConnectionsPerIdentity reached");
-			return;
-		}
-		c->counted = 1;
-		if (start_connect(c) != 0) {
-			conn_close(c, "cannot connect to the local service");
-			return;
-		}
-		set_interest(c, &c->c, 0);
-		return;
-	}
-	c->allowed = 1;
-	c->ls->stats->allowed++;
-	c->state = ST_PIPING;
-	c->c.readable = c->c.writable = c->u.readable = c->u.writable = 1;
-	set_timer(c, c->px->cfg.idle_timeout);
-	conn_step(c);
-}
-
-static void connected(struct conn *c)
-{
-	int err = 0;
-	socklen_t len = sizeof err;
-
-	if (getsockopt(c->u.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err) {
-		conn_close(c, "the upstream refused the connection");
-		return;
-	}
-	if (c->ls->inbound) {
-		c->state = ST_PIPING;
-		c->c.readable = c->c.writable = c->u.readable = c->u.writable = 1;
-		set_timer(c, c->px->cfg.idle_timeout);
-		pipe_step(c);
-		return;
-	}
-	if (!(c->u.ssl = SSL_new(c->px->st->tls[c->ls - c->px->cfg.listeners])) ||
-	    !SSL_set_fd(c->u.ssl, c->u.fd)) {
-		conn_close(c, "out of memory");
-		return;
-	}
-	SSL_set_connect_state(c->u.ssl);
-	c->state = ST_HANDSHAKE;
-	set_timer(c, c->px->cfg.handshake_timeout);
-	handshake(c);
-}
-
-/* Reads into b from s: bytes read, 0 at the end of stream or with no room,
- * WOULD_BLOCK, or -1 on error. */
-static ssize_t side_read(struct side *s, struct buf *b, size_t cap)
-{
-	size_t room;
-	ssize_t n;
-
-	if (b->off && b->off + b->len == cap) { /* compact */
-		memmove(b->p, b->p + b->off, b->len);
-		b->off = 0;
-	}
-	room = cap - b->off - b->len;
-	if (!room || s->eof)
-		return 0;
-	if (s->ssl) {
-		int r;
-
-		ERR_clear_error();
-		r = SSL_read(s->ssl, b->p + b->off + b->len, (int)room);
-
-		s->rd_wants_write = 0;
-		switch (zt_tls_result(s->ssl, r)) {
-		case ZT_TLS_DONE:
-			b->len += (size_t)r;
-			return r;
-		case ZT_TLS_WANT_READ:
-			return WOULD_BLOCK;
-		case ZT_TLS_WANT_WRITE:
-			s->rd_wants_write = 1;
-			return WOULD_BLOCK;
-		case ZT_TLS_CLOSED:
-			s->eof = 1;
-			return 0;
-		default:
-			/* an end of stream without close_notify: the bytes so far are
-			 * passed on, and the log says the close was not clean */
-			if (ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-				ERR_clear_error();
-				s->eof = 1;
-				s->unclean = 1;
-				return 0;
-			}
-			return -1;
-		}
-	}
-	n = read(s->fd, b->p + b->off + b->len, room);
-	if (n > 0) {
-		b->len += (size_t)n;
-		return n;
-	}
-	if (n == 0) {
-		s->eof = 1;
-		return 0;
-	}
-	return errno == EAGAIN || errno == EINTR ? WOULD_BLOCK : -1;
-}
-
-/* Writes from b to s: bytes written, 0 with nothing to write, WOULD_BLOCK,
- * or -1 on error. */
-static ssize_t side_write(struct side *s, struct buf *b)
-{
-	ssize_t n;
-
-	if (!b->len)
-		return 0;
-	if (s->ssl) {
-		int r;
-
-		ERR_clear_error();
-		r = SSL_write(s->ssl, b->p + b->off, (int)b->len);
-
-		s->wr_wants_read = 0;
-		switch (zt_tls_result(s->ssl, r)) {
-		case ZT_TLS_DONE:
-			n = r;
-			break;
-		case ZT_TLS_WANT_WRITE:
-			return WOULD_BLOCK;
-		case ZT_TLS_WANT_READ:
-			s->wr_wants_read = 1;
-			return WOULD_BLOCK;
-		default:
-			return -1;
-		}
-	} else {
-		n = send(s->fd, b->p + b->off, b->len, MSG_NOSIGNAL);
-		if (n < 0)
-			return errno == EAGAIN || errno == EINTR ? WOULD_BLOCK : -1;
-	}
-	b->off += (size_t)n;
-	b->len -= (size_t)n;
-	if (!b->len)
-		b->off = 0;
-	return n;
-}
-
-/* Our direction towards s is finished: say so (FIN, or TLS close_notify). */
-static void side_shutdown(struct side *s)
-{
-	if (s->shut || s->fd < 0)
-		return;
-	s->shut = 1;
-	if (s->ssl) {
-		ERR_clear_error();
-		(void)SSL_shutdown(s->ssl); /* best effort: a failure ends nothing else */
-		ERR_clear_error();
-	} else
-		(void)shutdown(s->fd, SHUT_WR);
-}
-
-/* Level-triggered interest only where we wait for the socket: reading when
- * there is room and the last read would have blocked, writing when bytes
- * wait and the last write would have blocked. */
-static unsigned interest_for(const struct side *s, const struct buf *in, const struct buf *out,
-			     size_t cap)
-{
-	unsigned w = 0;
-
-	if ((!s->eof && in->len < cap && !s->readable) || s->wr_wants_read)
-		w |= ZT_EV_READ;
-	if ((out->len && !s->writable) || s->rd_wants_write)
-		w |= ZT_EV_WRITE;
-	return w;
-}
-
-/* One direction: read from `from` while it has bytes and there is room,
- * write to `to` while it takes them. Bytes moved, -1 when `from` failed,
- * -2 when `to` failed. */
-static ssize_t flow(struct side *from, struct buf *b, struct side *to, size_t cap, uint64_t *count)
-{
-	ssize_t moved = 0;
-
-	for (;;) {
-		ssize_t r = 0, w = 0;
-
-		if (from->readable) {
-			r = side_read(from, b, cap);
-			if (r == WOULD_BLOCK) {
-				from->readable = 0;
-				r = 0;
-			} else if (r < 0) {
-				return -1;
-			}
-		}
-		if (to->writable) {
-			w = side_write(to, b);
-			if (w == WOULD_BLOCK) {
-				to->writable = 0;
-				w = 0;
-			} else if (w < 0) {
-				return -2;
-			}
-		}
-		*count += (uint64_t)w;
-		moved += r + w;
-		if (r <= 0 && w <= 0)
-			return moved;
-	}
-}
-
-static void pipe_step(struct conn *c)
-{
-	size_t cap = c->px->cfg.buffer_bytes;
-	ssize_t a, b = 0;
-
-	if ((!c->c2u.p && !(c->c2u.p = malloc(cap))) || (!c->u2c.p && !(c->u2c.p = malloc(cap)))) {
-		conn_close(c, "out of memory");
-		return;
-	}
-	a = flow(&c->c, &c->c2u, &c->u, cap, &c->bytes_c2u);
-	if (a >= 0)
-		b = flow(&c->u, &c->u2c, &c->c, cap, &c->bytes_u2c);
-	if (a < 0 || b < 0) {
-		/* flow(c->u): -1 the client failed, -2 the upstream; flow(u->c) the reverse */
-		conn_close(c, a == -1 || b == -2 ? "the client side failed" : "the upstream side failed");
-		return;
-	}
-	/* half-close: pass an end of stream on once its bytes are through */
-	if (c->c.eof && !c->c2u.len)
-		side_shutdown(&c->u);
-	if (c->u.eof && !c->u2c.len)
-		side_shutdown(&c->c);
-	if (c->c.eof && c->u.eof && !c->c2u.len && !c->u2c.len) {
-		conn_close(c, c->c.unclean ? "closed (the client sent no TLS close_notify)"
-			      : c->u.unclean ? "closed (the upstream sent no TLS close_notify)"
-					     : "closed");
-		return;
-	}
-	if (a + b > 0)
-		set_timer(c, c->px->cfg.idle_timeout);
-	/* an idle connection holds no buffer: memory goes to traffic, not to
-	 * connections waiting for it */
-	if (!c->c2u.len) {
-		free(c->c2u.p);
-		c->c2u.p = NULL;
-	}
-	if (!c->u2c.len) {
-		free(c->u2c.p);
-		c->u2c.p = NULL;
-	}
-	set_interest(c, &c->c, interest_for(&c->c, &c->c2u, &c->u2c, cap));
-	set_interest(c, &c->u, interest_for(&c->u, &c->u2c, &c->c2u, cap));
-}
-
-static void conn_step(struct conn *c)
-{
-	switch (c->state) {
-	case ST_HANDSHAKE:
-		handshake(c);
-		break;
-	case ST_CONNECTING:
-		connected(c);
-		break;
-	case ST_PIPING:
-		pipe_step(c);
-		break;
-	}
-}
-
-static void on_accept(zt_loop *loop, int lfd, unsigned events, void *arg)
-{
-	struct px_listener *l = arg;
-	zt_proxy *px = l->px;
-
-	(void)events;
-	for (int k = 0; k < 64; k++) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof ss;
-		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct conn *c;
-
-		if (fd < 0)
-			return;
-		if (px->nconns >= px->cfg.max_conns || px->stopping) {
-			zt_log(ZT_LOG_WARN, "connection refused", "listener", l->name, "reason",
-			       px->stopping ? "draining" : "maxConnections reached", NULL);
-			l->stats->refused_cap++;
-			close(fd);
-			continue;
-		}
-		if (!(c = calloc(1, sizeof *c))) {
-			close(fd);
-			continue;
-		}
-		no_delay(fd);
-		px->nconns++;
-		c->next = px->conns;
-		if (px->conns)
-			px->conns->prev = c;
-		px->conns = c;
-		l->stats->accepted++;
-		l->stats->active++;
-		c->px = px;
-		c->ls = l;
-		c->c.fd = fd;
-		c->u.fd = -1;
-		c->start_ms = zt_loop_now_ms(loop);
-		zt_timer_init(&c->timer, on_timeout, c);
-		if (ss.ss_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->src, sizeof c->src);
-		else if (ss.ss_family == AF_INET6)
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->src, sizeof c->src);
-		if (watch(c, &c->c, l->inbound ? ZT_EV_READ : 0) != 0) {
-			conn_close(c, "cannot watch the connection");
-			continue;
-		}
-		if (l->inbound) {
-			if (!(c->c.ssl = SSL_new(px->st->tls[l - px->cfg.listeners])) ||
-			    !SSL_set_fd(c->c.ssl, fd)) {
-				conn_close(c, "out of memory");
-				continue;
-			}
-			SSL_set_accept_state(c->c.ssl);
-			c->state = ST_HANDSHAKE;
-			set_timer(c, px->cfg.handshake_timeout);
-		} else if (start_connect(c) != 0) {
-			/* allowed stays 0 until the upstream proves its identity */
-			conn_close(c, "cannot connect to the upstream");
-		}
-	}
-}
-
-/* ---- the daemon ---- */
+static void close_listeners(struct px_worker *w);
 
 static void state_free(struct px_state *st, size_t nlisteners)
 {
-	if (!st)
+	if (!st || atomic_fetch_sub(&st->refs, 1) != 1)
 		return;
 	for (size_t i = 0; i < nlisteners; i++)
 		SSL_CTX_free(st->tls[i]);
@@ -776,6 +56,7 @@ static struct px_state *state_load(zt_proxy *px, zt_err *e)
 		zt_err_set(e, ZT_ENOMEM, "out of memory");
 		return NULL;
 	}
+	atomic_init(&st->refs, 1);
 	if (zt_certs_load(cfg->cert, &certs, e) != 0)
 		goto fail;
 	st->cert = sk_X509_shift(certs);
@@ -807,9 +88,11 @@ static struct px_state *state_load(zt_proxy *px, zt_err *e)
 			.cert = st->cert,
 			.chain = st->chain,
 			.key = st->key,
-			.verify = l->inbound ? verify_inbound : verify_outbound,
-			.verify_arg = l->inbound ? (void *)px : (void *)&px->cfg.listeners[i],
+			.verify = l->inbound ? px_verify_inbound : px_verify_outbound,
+			.verify_arg = &st->vctx[i],
 		};
+
+		st->vctx[i] = (struct px_vctx){ st, l };
 
 		if (!(st->tls[i] = zt_tls_ctx_new(&o, e)))
 			goto fail;
@@ -891,6 +174,58 @@ static uint64_t identity_sig(const struct px_config *cfg)
 	return mix(mix(path_sig(cfg->cert, 0), path_sig(cfg->key, 0)), path_sig(cfg->bundle, 0));
 }
 
+/* ---- the snapshot in force ---- */
+
+static struct px_snap *snap_new(struct px_state *st, zt_policy_snapshot *policy)
+{
+	struct px_snap *s = calloc(1, sizeof *s);
+
+	if (s) {
+		atomic_init(&s->refs, 1);
+		s->st = st;
+		s->policy = policy;
+	}
+	return s;
+}
+
+static size_t snap_nlisteners; /* for state_free from px_snap_put */
+
+/*
+ * A reference to the snapshot in force. The lock covers only the load and
+ * the increment (a reload must not free it in between): tens of
+ * nanoseconds per connection, and never held across work.
+ */
+struct px_snap *px_snap_get(zt_proxy *px)
+{
+	struct px_snap *s;
+
+	pthread_mutex_lock(&px->mu);
+	s = px->snap;
+	atomic_fetch_add(&s->refs, 1);
+	pthread_mutex_unlock(&px->mu);
+	return s;
+}
+
+void px_snap_put(struct px_snap *s)
+{
+	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+		return;
+	state_free(s->st, snap_nlisteners);
+	zt_policy_snapshot_unref(s->policy);
+	free(s);
+}
+
+static void snap_publish(zt_proxy *px, struct px_snap *next)
+{
+	struct px_snap *old;
+
+	pthread_mutex_lock(&px->mu);
+	old = px->snap;
+	px->snap = next;
+	pthread_mutex_unlock(&px->mu);
+	px_snap_put(old);
+}
+
 /*
  * New identity or policy in force, or the old kept with the reason logged:
  * a bad file never replaces a good snapshot. Connections already open keep
@@ -900,34 +235,45 @@ static void reload(zt_proxy *px, int force)
 {
 	uint64_t ids = identity_sig(&px->cfg);
 	uint64_t pols = px->cfg.policy[0] ? path_sig(px->cfg.policy, 0) : 0;
+	struct px_snap *cur = px_snap_get(px);
+	struct px_state *st = NULL;
+	zt_policy_snapshot *pol = NULL;
 	zt_err e;
 
 	if (force || ids != px->id_sig) {
-		struct px_state *st = state_load(px, &e);
-
-		if (st) {
-			state_free(px->st, px->cfg.nlisteners);
-			px->st = st;
+		if ((st = state_load(px, &e)))
 			zt_log(ZT_LOG_INFO, "identity reloaded", "identity", st->own_id, NULL);
-		} else {
+		else
 			zt_log(ZT_LOG_ERROR, "identity reload refused; the previous SVID and bundle stay in force",
 			       "error", e.msg, NULL);
-		}
 		px->id_sig = ids;
 	}
 	if (px->cfg.policy[0] && (force || pols != px->policy_sig)) {
-		zt_policy_snapshot *snap = policy_load(px->cfg.policy, &e);
-
-		if (snap) {
-			zt_policy_snapshot_unref(px->policy);
-			px->policy = snap;
+		if ((pol = policy_load(px->cfg.policy, &e)))
 			zt_log(ZT_LOG_INFO, "policy reloaded", "path", px->cfg.policy, NULL);
-		} else {
+		else
 			zt_log(ZT_LOG_ERROR, "policy reload refused; the previous policy stays in force",
 			       "error", e.msg, NULL);
-		}
 		px->policy_sig = pols;
 	}
+	if (st || pol) {
+		struct px_snap *next;
+
+		if (!st) {
+			st = cur->st;
+			atomic_fetch_add(&st->refs, 1);
+		}
+		if (!pol && (pol = cur->policy))
+			zt_policy_snapshot_ref(pol);
+		if ((next = snap_new(st, pol))) {
+			snap_publish(px, next);
+		} else {
+			zt_log(ZT_LOG_ERROR, "reload refused: out of memory", NULL);
+			state_free(st, px->cfg.nlisteners);
+			zt_policy_snapshot_unref(pol);
+		}
+	}
+	px_snap_put(cur);
 }
 
 #define WATCH_MS 1000
@@ -949,25 +295,40 @@ zt_proxy *zt_proxy_new(const char *path, zt_err *e)
 		zt_err_set(e, ZT_ENOMEM, "out of memory");
 		return NULL;
 	}
+	struct px_state *st;
+	zt_policy_snapshot *pol = NULL;
+
+	pthread_mutex_init(&px->mu, NULL);
+	px->admin_fd = -1;
+	for (size_t w = 0; w < PX_MAX_WORKERS; w++)
+		for (size_t i = 0; i < PX_MAX_LISTENERS; i++)
+			px->workers[w].lfd[i] = -1;
 	snprintf(px->config_path, sizeof px->config_path, "%s", path);
 	if (px_config_load(&px->cfg, path, e) != 0)
 		goto fail;
-	px->admin_fd = -1;
+	snap_nlisteners = px->cfg.nlisteners;
 	for (size_t i = 0; i < px->cfg.nlisteners; i++) {
-		px->cfg.listeners[i].fd = -1;
 		px->cfg.listeners[i].px = px;
 		px->cfg.listeners[i].stats = &px->stats[i];
 	}
 	px->id_sig = identity_sig(&px->cfg);
 	px->policy_sig = px->cfg.policy[0] ? path_sig(px->cfg.policy, 0) : 0;
-	if (!(px->st = state_load(px, e)))
+	if (!(st = state_load(px, e)))
 		goto fail;
-	if (px->cfg.policy[0] && !(px->policy = policy_load(px->cfg.policy, e)))
+	if (px->cfg.policy[0] && !(pol = policy_load(px->cfg.policy, e))) {
+		state_free(st, px->cfg.nlisteners);
 		goto fail;
+	}
+	if (!(px->snap = snap_new(st, pol))) {
+		state_free(st, px->cfg.nlisteners);
+		zt_policy_snapshot_unref(pol);
+		zt_err_set(e, ZT_ENOMEM, "out of memory");
+		goto fail;
+	}
 	for (size_t i = 0; i < px->cfg.nlisteners; i++)
 		if (px->cfg.listeners[i].inbound && !px->cfg.listeners[i].service[0])
 			snprintf(px->cfg.listeners[i].service, sizeof px->cfg.listeners[i].service, "%s",
-				 px->st->own_id);
+				 st->own_id);
 	return px;
 fail:
 	zt_proxy_free(px);
@@ -978,11 +339,11 @@ void zt_proxy_free(zt_proxy *px)
 {
 	if (!px)
 		return;
-	for (size_t i = 0; i < px->cfg.nlisteners; i++)
-		if (px->cfg.listeners[i].fd >= 0)
-			close(px->cfg.listeners[i].fd);
-	state_free(px->st, px->cfg.nlisteners);
-	zt_policy_snapshot_unref(px->policy);
+	for (size_t w = 0; w < PX_MAX_WORKERS; w++) {
+		close_listeners(&px->workers[w]);
+		zt_loop_free(px->workers[w].loop);
+	}
+	px_snap_put(px->snap);
 	zt_loop_free(px->loop);
 	if (px->admin_fd >= 0)
 		close(px->admin_fd);
@@ -991,16 +352,17 @@ void zt_proxy_free(zt_proxy *px)
 			next = ic->next;
 			free(ic);
 		}
+	pthread_mutex_destroy(&px->mu);
 	free(px);
 }
 
-int px_ready(const zt_proxy *px)
+int px_ready(zt_proxy *px)
 {
-	return !px->stopping;
+	return !atomic_load(&px->stopping);
 }
 
 /* Prometheus text exposition format 0.0.4 */
-int px_metrics(const zt_proxy *px, zt_buf *out, zt_err *e)
+int px_metrics(zt_proxy *px, zt_buf *out, zt_err *e)
 {
 	static const struct {
 		const char *name, *type, *help;
@@ -1023,55 +385,157 @@ int px_metrics(const zt_proxy *px, zt_buf *out, zt_err *e)
 		r = zt_buf_appendf(out, e, "# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help,
 				   m[k].name, m[k].type);
 		for (size_t i = 0; i < px->cfg.nlisteners && !r; i++) {
-			const struct px_stats *st = &px->stats[i];
-			uint64_t v;
-
-			memcpy(&v, (const char *)st + m[k].off, sizeof v);
+			struct px_stats *st = &px->stats[i];
+			uint64_t v = atomic_load_explicit((_Atomic uint64_t *)((char *)st + m[k].off),
+							  memory_order_relaxed);
 			r = zt_buf_appendf(out, e, "%s{listener=\"%s\"} %llu\n", m[k].name,
 					   px->cfg.listeners[i].name, (unsigned long long)v);
 		}
 	}
 	if (!r)
 		r = zt_buf_appendf(out, e,
+				   "# HELP zt_proxy_workers Event-loop threads.\n# TYPE zt_proxy_workers gauge\nzt_proxy_workers %zu\n",
+				   px->cfg.workers);
+	if (!r)
+		r = zt_buf_appendf(out, e,
 				   "# HELP zt_proxy_handshake_failures_total Handshakes that failed, by reason (SVID rule, no-certificate, timeout, tls).\n"
 				   "# TYPE zt_proxy_handshake_failures_total counter\n");
+	pthread_mutex_lock(&px->mu);
 	for (size_t i = 0; i < px->cfg.nlisteners && !r; i++)
 		for (size_t f = 0; f < px->stats[i].nfailures && !r; f++)
 			r = zt_buf_appendf(out, e,
 					   "zt_proxy_handshake_failures_total{listener=\"%s\",reason=\"%s\"} %llu\n",
 					   px->cfg.listeners[i].name, px->stats[i].failures[f].reason,
 					   (unsigned long long)px->stats[i].failures[f].n);
+	pthread_mutex_unlock(&px->mu);
 	return r;
 }
 
-static void close_listeners(zt_proxy *px)
+/* ---- workers ---- */
+
+static void close_listeners(struct px_worker *w)
 {
+	for (size_t i = 0; i < PX_MAX_LISTENERS; i++)
+		if (w->lfd[i] >= 0) {
+			if (w->loop)
+				zt_loop_del(w->loop, w->lfd[i]);
+			close(w->lfd[i]);
+			w->lfd[i] = -1;
+		}
+	w->listening = 0;
+}
+
+/* Called on the worker's thread when its last connection closed. */
+void px_worker_idle(struct px_worker *w)
+{
+	if (atomic_load(&w->px->stopping))
+		zt_loop_stop(w->loop);
+}
+
+/* The main thread changed px->stopping: 1 stop accepting, 2 stop now. */
+static void on_worker_wake(zt_loop *loop, void *arg)
+{
+	struct px_worker *w = arg;
+	int stopping = atomic_load(&w->px->stopping);
+
+	if (stopping && w->listening)
+		close_listeners(w);
+	if (stopping == 2 || (stopping && w->nconns == 0))
+		zt_loop_stop(loop);
+}
+
+static void *worker_main(void *arg)
+{
+	struct px_worker *w = arg;
+	zt_err e;
+
+	if (zt_loop_run(w->loop, &e) != 0)
+		zt_log(ZT_LOG_ERROR, "worker loop failed", "error", e.msg, NULL);
+	close_listeners(w);
+	/* what the drain deadline (or a second signal) left open */
+	px_close_all(w, "closed at shutdown");
+	zt_crypto_thread_cleanup(); /* this thread's prepared signature contexts */
+	atomic_store(&w->done, 1);
+	zt_loop_wake(w->px->loop);
+	return NULL;
+}
+
+static void wake_workers(zt_proxy *px)
+{
+	for (size_t i = 0; i < px->cfg.workers; i++)
+		if (px->workers[i].loop)
+			zt_loop_wake(px->workers[i].loop);
+}
+
+static int all_done(zt_proxy *px)
+{
+	for (size_t i = 0; i < px->cfg.workers; i++)
+		if (px->workers[i].started && !atomic_load(&px->workers[i].done))
+			return 0;
+	return 1;
+}
+
+/* A listening socket of one worker: SO_REUSEPORT lets each worker have its own. */
+static int listen_on(const struct px_listener *l, zt_err *e)
+{
+	int one = 1, fd = socket(l->listen.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+	    bind(fd, (const struct sockaddr *)&l->listen, l->listen_len) != 0 || listen(fd, 1024) != 0) {
+		zt_err_set(e, ZT_EIO, "listener %s: cannot listen: %s", l->name, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int worker_open(zt_proxy *px, struct px_worker *w, size_t idx, zt_err *e)
+{
+	int r;
+
+	w->px = px;
+	w->idx = idx;
+	if (!(w->loop = zt_loop_new(0, e)))
+		return -ZT_EIO;
 	for (size_t i = 0; i < px->cfg.nlisteners; i++) {
 		struct px_listener *l = &px->cfg.listeners[i];
 
-		if (l->fd >= 0) {
-			zt_loop_del(px->loop, l->fd);
-			close(l->fd);
-			l->fd = -1;
-		}
+		if ((w->lfd[i] = listen_on(l, e)) < 0)
+			return -ZT_EIO;
+		w->acc[i] = (struct px_acceptor){ w, l };
+		if ((r = zt_loop_add(w->loop, w->lfd[i], ZT_EV_READ, px_on_accept, &w->acc[i], e)) != 0)
+			return r;
 	}
+	w->listening = 1;
+	zt_loop_set_wake(w->loop, on_worker_wake, w);
+	return 0;
 }
+
+/* ---- the main thread: signals, file watch, admin, drain ---- */
 
 static void on_drain_deadline(zt_loop *loop, void *arg)
 {
 	zt_proxy *px = arg;
 	char n[32];
 
-	snprintf(n, sizeof n, "%zu", px->nconns);
+	(void)loop;
+	snprintf(n, sizeof n, "%zu", atomic_load(&px->nconns));
 	zt_log(ZT_LOG_WARN, "drain deadline reached; closing the connections still open", "open", n,
 	       NULL);
-	zt_loop_stop(loop);
+	atomic_store(&px->stopping, 2);
+	wake_workers(px);
 }
 
 static void on_wake(zt_loop *loop, void *arg)
 {
 	zt_proxy *px = arg;
 
+	if (atomic_load(&px->stopping) && all_done(px)) {
+		zt_loop_stop(loop);
+		return;
+	}
 	if (!got_signal)
 		return;
 	if (got_signal == SIGHUP) {
@@ -1080,44 +544,32 @@ static void on_wake(zt_loop *loop, void *arg)
 		reload(px, 1);
 		return;
 	}
-	if (px->stopping) { /* a second signal: stop now */
-		zt_loop_stop(loop);
+	got_signal = 0;
+	if (atomic_load(&px->stopping)) { /* a second signal: stop now */
+		atomic_store(&px->stopping, 2);
+		wake_workers(px);
 		return;
 	}
 	/* stop accepting; the connections open now finish (or the next signal) */
 	zt_log(ZT_LOG_INFO, "stopping: listeners closed, waiting for open connections (drainTimeout)", NULL);
-	px->stopping = 1;
-	got_signal = 0;
-	close_listeners(px);
-	if (px->nconns == 0) {
-		zt_loop_stop(loop);
-		return;
-	}
+	atomic_store(&px->stopping, 1);
+	wake_workers(px);
 	zt_timer_init(&px->drain, on_drain_deadline, px);
 	if (zt_timer_set(loop, &px->drain, (uint64_t)px->cfg.drain_timeout * 1000u) != 0)
-		zt_loop_stop(loop);
+		on_drain_deadline(loop, px);
 }
 
 int zt_proxy_run(zt_proxy *px, zt_err *e)
 {
 	struct sigaction sa;
+	char n[32];
 	int r;
 
 	if (!(px->loop = zt_loop_new(0, e)))
 		return -ZT_EIO;
-	for (size_t i = 0; i < px->cfg.nlisteners; i++) {
-		struct px_listener *l = &px->cfg.listeners[i];
-		int one = 1;
-
-		l->fd = socket(l->listen.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (l->fd < 0 || setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-		    bind(l->fd, (struct sockaddr *)&l->listen, l->listen_len) != 0 ||
-		    listen(l->fd, 1024) != 0)
-			return zt_err_set(e, ZT_EIO, "listener %s: cannot listen: %s", l->name,
-					  strerror(errno));
-		if ((r = zt_loop_add(px->loop, l->fd, ZT_EV_READ, on_accept, l, e)) != 0)
+	for (size_t i = 0; i < px->cfg.workers; i++)
+		if ((r = worker_open(px, &px->workers[i], i, e)) != 0)
 			return r;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
@@ -1131,12 +583,33 @@ int zt_proxy_run(zt_proxy *px, zt_err *e)
 	zt_timer_init(&px->watch, on_watch, px);
 	if ((r = zt_timer_set(px->loop, &px->watch, WATCH_MS)) != 0)
 		return zt_err_set(e, ZT_ENOMEM, "cannot arm the file watch");
-	zt_log(ZT_LOG_INFO, "zt proxy running", "identity", px->st->own_id, NULL);
-	r = zt_loop_run(px->loop, e);
+	/* signals go to the main thread: workers start with them blocked */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (size_t i = 0; i < px->cfg.workers; i++) {
+		struct px_worker *w = &px->workers[i];
+
+		if (pthread_create(&w->tid, NULL, worker_main, w) != 0) {
+			r = zt_err_set(e, ZT_EIO, "cannot start worker thread %zu", i);
+			break;
+		}
+		w->started = 1;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	snprintf(n, sizeof n, "%zu", px->cfg.workers);
+	if (r == 0) {
+		zt_log(ZT_LOG_INFO, "zt proxy running", "identity", px->snap->st->own_id, "workers", n,
+		       NULL);
+		r = zt_loop_run(px->loop, e);
+	}
 	signal_loop = NULL;
-	close_listeners(px);
-	/* what the drain deadline (or a second signal) left open */
-	while (px->conns)
-		conn_close(px->conns, "closed at shutdown");
+	atomic_store(&px->stopping, 2);
+	wake_workers(px);
+	for (size_t i = 0; i < px->cfg.workers; i++)
+		if (px->workers[i].started) {
+			pthread_join(px->workers[i].tid, NULL);
+			px->workers[i].started = 0;
+		}
 	return r;
 }

@@ -8,9 +8,9 @@
  * of those expected (secure naming). The daemon wires modules together:
  * net (loop, TLS), identity (SVIDs, bundles), policy (decisions).
  *
- * Status: the L4 data path with its limits and access log. Reloading on
- * change, the admin listener (/metrics, /ready), per-identity limits and
- * draining on SIGTERM come next (issue 4); docs/proxy.md says what works.
+ * Files: proxy.c the daemon (snapshot, reloads, worker threads, signals),
+ * conn.c one connection's life on a worker, config.c the YAML, admin.c
+ * /metrics and /ready. docs/proxy.md is the user's description.
  */
 #ifndef ZT_PROXY_H
 #define ZT_PROXY_H

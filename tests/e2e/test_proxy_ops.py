@@ -320,7 +320,7 @@ def get(port, path):
     return http(port, f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
 
 
-SAMPLE = re.compile(r"^[a-z_]+\{[^}]*\} \d+$")
+SAMPLE = re.compile(r"^[a-z_]+(\{[^}]*\})? \d+$")
 
 
 def metrics(port):
@@ -607,6 +607,7 @@ def test_admin_ready_and_metrics(start_pair, pki):
 
     m, body = metrics(ap)
     assert m.get('zt_proxy_connections_total{listener="in"}') == 0, body
+    assert m.get("zt_proxy_workers") == 2, body  # the default
 
     # one allowed connection, one without a client certificate, one with an expired SVID
     assert served_cert(pki, p.in_port) == leaf_der(pki / "server.pem")
