@@ -10,3 +10,5 @@ secs=${BENCH_SECONDS:-8}
 for peer in haproxy-tcp zt; do "$shared/run-pair.sh" "$peer" "$secs" 64; done
 for peer in haproxy zt; do "$shared/run-handshakes.sh" "$peer" "$secs"; done
 openssl speed -seconds 2 ecdsap256 ecdhx25519 2>/dev/null | grep -E "ecdsa \(nistp256\)|X25519" || true
+# resident memory: idle, and per idle mTLS connection (9,900 open; bench/run-conns.sh)
+bench/run-conns.sh "${BENCH_CONNS:-9900}"

@@ -37,6 +37,7 @@ spec:
   trustDomain: example.org
   identity: {cert: $PKI/server.crt, key: $PKI/server.key, bundle: $PKI/ca.crt}
   policy: $w/policy.yaml
+  workers: ${ZT_WORKERS:-1}
   limits: {maxConnections: 20000}
   listeners: [{name: in, mode: inbound, listen: "127.0.0.1:18443", forward: "127.0.0.1:18080"}]
 C
@@ -46,6 +47,7 @@ kind: ProxyConfig
 spec:
   trustDomain: example.org
   identity: {cert: $PKI/client.crt, key: $PKI/client.key, bundle: $PKI/ca.crt}
+  workers: ${ZT_WORKERS:-1}
   limits: {maxConnections: 20000}
   listeners: [{name: out, mode: outbound, listen: "127.0.0.1:18001", upstream: "127.0.0.1:18443",
                expect: [spiffe://example.org/ns/default/sa/server]}]
