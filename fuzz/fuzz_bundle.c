@@ -2,9 +2,20 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "crypto/crypto.h"
 #include "identity/identity.h"
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* keys and certificates parse as in the zt command (crypto/ecfast.c) */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	zt_crypto_init();
+	return 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

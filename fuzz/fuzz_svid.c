@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crypto/crypto.h"
 #include "identity/identity.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -24,6 +25,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
+	zt_crypto_init(); /* certificates parse as in the proxy (crypto/ecfast.c) */
 	if (!mkdtemp(dir) || zt_ca_init(dir, "example.org", 86400, 3600, NULL) != 0 ||
 	    !(ca = zt_ca_open(dir, NULL)) || !(b = zt_ca_bundle(ca, NULL)))
 		abort();
