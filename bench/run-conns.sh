@@ -10,29 +10,13 @@ PKI=/tmp/zt-bench/pki
 [ -f $PKI/ca.crt ] || "$shared/mkpki.sh" $PKI >/dev/null
 w=$(mktemp -d)
 trap 'kill $zpid 2>/dev/null; wait 2>/dev/null; rm -rf "$w"' EXIT
-cat >"$w/policy.yaml" <<'P'
-apiVersion: zt.dev/v1
-kind: Organization
-metadata: {name: bench}
-spec:
-  trustDomain: example.org
-  tenants: [{name: t, workspaces: [{name: default, services: [server, client]}]}]
----
-apiVersion: zt.dev/v1
-kind: AuthorizationPolicy
-metadata: {name: client-to-server, scope: bench/t/default}
-spec:
-  selector: {services: [server]}
-  action: ALLOW
-  rules: [{from: [{source: {principals: ["example.org/ns/default/sa/client"]}}]}]
-P
 cat >"$w/in.yaml" <<C
 apiVersion: zt.dev/v1
 kind: ProxyConfig
 spec:
   trustDomain: example.org
   identity: {cert: $PKI/server.crt, key: $PKI/server.key, bundle: $PKI/ca.crt}
-  policy: $w/policy.yaml
+  policy: $PWD/bench/pair-policy.yaml
   workers: ${ZT_WORKERS:-2}
   limits: {maxConnections: 20000, maxConnectionsPerIdentity: 20000}
   listeners: [{name: in, mode: inbound, listen: "127.0.0.1:18543", forward: "127.0.0.1:18580"}]

@@ -14,29 +14,13 @@ w=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait; rm -rf "$w"' EXIT INT TERM
 
-cat >"$w/policy.yaml" <<'P'
-apiVersion: zt.dev/v1
-kind: Organization
-metadata: {name: bench}
-spec:
-  trustDomain: example.org
-  tenants: [{name: t, workspaces: [{name: default, services: [server, client]}]}]
----
-apiVersion: zt.dev/v1
-kind: AuthorizationPolicy
-metadata: {name: client-to-server, scope: bench/t/default}
-spec:
-  selector: {services: [server]}
-  action: ALLOW
-  rules: [{from: [{source: {principals: ["example.org/ns/default/sa/client"]}}]}]
-P
 cat >"$w/in.yaml" <<C
 apiVersion: zt.dev/v1
 kind: ProxyConfig
 spec:
   trustDomain: example.org
   identity: {cert: $PKI/server.crt, key: $PKI/server.key, bundle: $PKI/ca.crt}
-  policy: $w/policy.yaml
+  policy: $here/pair-policy.yaml
   workers: ${ZT_WORKERS:-1}
   limits: {maxConnections: 20000}
   listeners: [{name: in, mode: inbound, listen: "127.0.0.1:18443", forward: "127.0.0.1:18080"}]

@@ -29,11 +29,11 @@ static void on_signal(int sig)
 
 static void close_listeners(struct px_worker *w);
 
-static void state_free(struct px_state *st, size_t nlisteners)
+static void state_free(struct px_state *st)
 {
 	if (!st || atomic_fetch_sub(&st->refs, 1) != 1)
 		return;
-	for (size_t i = 0; i < nlisteners; i++)
+	for (size_t i = 0; i < PX_MAX_LISTENERS; i++) /* unused entries are NULL */
 		SSL_CTX_free(st->tls[i]);
 	zt_bundle_set_free(st->bundles);
 	X509_free(st->cert);
@@ -101,7 +101,7 @@ static struct px_state *state_load(zt_proxy *px, zt_err *e)
 	return st;
 fail:
 	sk_X509_free(own);
-	state_free(st, cfg->nlisteners);
+	state_free(st);
 	return NULL;
 }
 
@@ -188,8 +188,6 @@ static struct px_snap *snap_new(struct px_state *st, zt_policy_snapshot *policy)
 	return s;
 }
 
-static size_t snap_nlisteners; /* for state_free from px_snap_put */
-
 /*
  * A reference to the snapshot in force. The lock covers only the load and
  * the increment (a reload must not free it in between): tens of
@@ -210,7 +208,7 @@ void px_snap_put(struct px_snap *s)
 {
 	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
-	state_free(s->st, snap_nlisteners);
+	state_free(s->st);
 	zt_policy_snapshot_unref(s->policy);
 	free(s);
 }
@@ -269,7 +267,7 @@ static void reload(zt_proxy *px, int force)
 			snap_publish(px, next);
 		} else {
 			zt_log(ZT_LOG_ERROR, "reload refused: out of memory", NULL);
-			state_free(st, px->cfg.nlisteners);
+			state_free(st);
 			zt_policy_snapshot_unref(pol);
 		}
 	}
@@ -306,7 +304,6 @@ zt_proxy *zt_proxy_new(const char *path, zt_err *e)
 	snprintf(px->config_path, sizeof px->config_path, "%s", path);
 	if (px_config_load(&px->cfg, path, e) != 0)
 		goto fail;
-	snap_nlisteners = px->cfg.nlisteners;
 	for (size_t i = 0; i < px->cfg.nlisteners; i++) {
 		px->cfg.listeners[i].px = px;
 		px->cfg.listeners[i].stats = &px->stats[i];
@@ -316,11 +313,11 @@ zt_proxy *zt_proxy_new(const char *path, zt_err *e)
 	if (!(st = state_load(px, e)))
 		goto fail;
 	if (px->cfg.policy[0] && !(pol = policy_load(px->cfg.policy, e))) {
-		state_free(st, px->cfg.nlisteners);
+		state_free(st);
 		goto fail;
 	}
 	if (!(px->snap = snap_new(st, pol))) {
-		state_free(st, px->cfg.nlisteners);
+		state_free(st);
 		zt_policy_snapshot_unref(pol);
 		zt_err_set(e, ZT_ENOMEM, "out of memory");
 		goto fail;
