@@ -8,7 +8,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct px_config c; /* large: not on the stack */
+	struct px_config c;
 	json_t *docs;
 	zt_err e;
 
@@ -23,6 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < c.nlisteners; i++)
 			if (!c.listeners[i].inbound && c.listeners[i].nexpect == 0)
 				abort(); /* an outbound listener always names who may answer */
+		px_config_free(&c);
 	} else if (!e.msg[0]) {
 		abort();
 	}

@@ -179,6 +179,8 @@ static int parse_listener(struct px_config *c, json_t *o, size_t idx, zt_err *e)
 			return zt_err_set(e, ZT_EINVAL,
 					  "%s.expect lists the SPIFFE IDs the upstream may present (1 to %d); without it any workload could answer",
 					  where, PX_MAX_EXPECT);
+		if (!(l->expect = calloc(json_array_size(ex), sizeof *l->expect)))
+			return zt_err_set(e, ZT_ENOMEM, "out of memory for %s.expect", where);
 		json_array_foreach(ex, i, v) {
 			if (!json_is_string(v) ||
 			    zt_id_parse(json_string_value(v), json_string_length(v), &l->expect[i], e) != 0)
@@ -314,10 +316,14 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 		r = zt_err_set(e, ZT_EINVAL, "spec.listeners lists 1 to %d listeners", PX_MAX_LISTENERS);
 		goto out;
 	}
+	if (!(c->listeners = calloc(json_array_size(ls), sizeof *c->listeners))) {
+		r = zt_err_set(e, ZT_ENOMEM, "out of memory for spec.listeners");
+		goto out;
+	}
 	json_array_foreach(ls, i, el) {
+		c->nlisteners++; /* counted first: px_config_free frees what it holds */
 		if ((r = parse_listener(c, el, i, e)) != 0)
 			goto out;
-		c->nlisteners++;
 		if (c->listeners[i].inbound && !c->policy[0]) {
 			r = zt_err_set(e, ZT_EINVAL,
 				       "listener %s is inbound, so spec.policy must name the policy files that decide its connections (zt denies by default)",
@@ -327,5 +333,16 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 	}
 	r = 0;
 out:
+	if (r != 0)
+		px_config_free(c);
 	return r;
+}
+
+void px_config_free(struct px_config *c)
+{
+	for (size_t i = 0; c->listeners && i < c->nlisteners; i++)
+		free(c->listeners[i].expect);
+	free(c->listeners);
+	c->listeners = NULL;
+	c->nlisteners = 0;
 }

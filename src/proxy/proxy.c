@@ -350,6 +350,7 @@ void zt_proxy_free(zt_proxy *px)
 			free(ic);
 		}
 	pthread_mutex_destroy(&px->mu);
+	px_config_free(&px->cfg);
 	free(px);
 }
 
