@@ -96,6 +96,9 @@ fuzz: $(FUZZ_BIN)
 build/bench_identity: bench/bench_identity.c $(BUILD)/libzt.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libzt.a $(LIBS)
 
+build/bench_tls: bench/bench_tls.c $(BUILD)/libzt.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libzt.a $(LIBS)
+
 build/bench_policy: bench/bench_policy.c $(BUILD)/libzt.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libzt.a $(LIBS) -lm
 
@@ -105,7 +108,7 @@ bench: build/bench_identity build/bench_policy build/zt
 	@bench/run-policy.sh
 
 # the sidecar pair beside HAProxy in TCP mode (../shared/bench), same run
-bench-proxy: build/zt
+bench-proxy: build/zt build/bench_tls
 	@scripts/deps.sh bench
 	@bench/run-proxy.sh
 
