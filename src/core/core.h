@@ -90,11 +90,16 @@ int zt_log_level_parse(const char *s, enum zt_log_level *out);
 
 /*
  * Writes {"ts":..., "level":..., "msg":..., k1: v1, ...} as one line to
- * stderr. The variadic part is NULL-terminated key/value string pairs.
- * Values are escaped, so hostile strings cannot forge fields or lines.
+ * stderr (one write(2), so threads' lines never mix). The variadic part
+ * is NULL-terminated key/value string pairs. Values are escaped, so hostile
+ * strings cannot forge fields or lines; bytes that are not UTF-8 become
+ * U+FFFD. A line is at most 16 KiB: fields past it are left out and
+ * "truncated":true says so.
  */
 void zt_log(enum zt_log_level lvl, const char *msg, ...)
     __attribute__((sentinel));
+/* 1 when a line at lvl would be written: callers skip formatting otherwise. */
+int zt_log_enabled(enum zt_log_level lvl);
 
 /* ---- bounded buffers --------------------------------------------------- */
 
@@ -254,6 +259,9 @@ json_t *zt_doc_load_file(const char *path, size_t max_bytes, zt_err *e);
  */
 int zt_path_normalize(const char *in, size_t len, char *out, size_t outsz,
 		      size_t *path_len, zt_err *e) ZT_MUST_CHECK;
+
+/* The value of one hexadecimal digit (either case), or -1. */
+int zt_hex_value(unsigned char c);
 
 /* ---- time -------------------------------------------------------------- */
 

@@ -45,6 +45,15 @@ static void log_hostile(void)
 	zt_log(ZT_LOG_ERROR, "bad \xff utf8", "v", "\xc3\x28", NULL);
 }
 
+static char big[20000];
+
+static void log_long(void)
+{
+	memset(big, 'x', sizeof big - 1);
+	zt_log(ZT_LOG_ERROR, "long", "a", "kept, with a comma", "b", big, "c", "after", NULL);
+	zt_log(ZT_LOG_ERROR, "ctl", "v", "tab\there\x01\x7f \xf0\x9f\x94\x92 \xed\xa0\x80", NULL);
+}
+
 static void log_levels(void)
 {
 	zt_log_set_level(ZT_LOG_WARN);
@@ -90,8 +99,37 @@ static void test_log_hostile_values(void **state)
 	json_decref(o);
 	o = zt_json_parse(nl + 1, strlen(nl + 1), NULL);
 	assert_non_null(o);
-	assert_string_equal(json_string_value(json_object_get(o, "msg")), "(invalid utf-8)");
-	assert_string_equal(json_string_value(json_object_get(o, "v")), "(invalid utf-8)");
+	/* bytes that are not UTF-8 become U+FFFD; the rest of the value stays */
+	assert_string_equal(json_string_value(json_object_get(o, "msg")), "bad \xef\xbf\xbd utf8");
+	assert_string_equal(json_string_value(json_object_get(o, "v")), "\xef\xbf\xbd(");
+	json_decref(o);
+	free(out);
+}
+
+static void test_log_long_and_control(void **state)
+{
+	char *out = capture(log_long), *nl;
+	json_t *o;
+
+	(void)state;
+	assert_non_null(out);
+	nl = strchr(out, '\n');
+	assert_non_null(nl);
+	assert_true(nl - out <= 16384);
+	/* the fields that fit stay, the one too long and those after it go, and the line says so */
+	o = zt_json_parse(out, (size_t)(nl - out), NULL);
+	assert_non_null(o);
+	assert_string_equal(json_string_value(json_object_get(o, "a")), "kept, with a comma");
+	assert_null(json_object_get(o, "b"));
+	assert_null(json_object_get(o, "c"));
+	assert_true(json_is_true(json_object_get(o, "truncated")));
+	json_decref(o);
+	/* controls escaped; a 4-byte character kept; an encoded surrogate is not UTF-8 */
+	o = zt_json_parse(nl + 1, strlen(nl + 1), NULL);
+	assert_non_null(o);
+	assert_string_equal(json_string_value(json_object_get(o, "v")),
+			    "tab\there\x01\x7f \xf0\x9f\x94\x92 \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+	assert_non_null(strstr(nl + 1, "\\u0001"));
 	json_decref(o);
 	free(out);
 }
@@ -148,6 +186,7 @@ int main(void)
 		cmocka_unit_test(test_log_line),
 		cmocka_unit_test(test_log_hostile_values),
 		cmocka_unit_test(test_log_levels),
+		cmocka_unit_test(test_log_long_and_control),
 		cmocka_unit_test(test_doc_load_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
