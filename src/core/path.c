@@ -19,7 +19,7 @@
 
 static const char hexdig[] = "0123456789ABCDEF";
 
-static int hexval(unsigned char c)
+int zt_hex_value(unsigned char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -65,8 +65,8 @@ static int escape_at(const char *in, size_t len, size_t i)
 
 	if (len - i < 3)
 		return -1;
-	hi = hexval((unsigned char)in[i + 1]);
-	lo = hexval((unsigned char)in[i + 2]);
+	hi = zt_hex_value((unsigned char)in[i + 1]);
+	lo = zt_hex_value((unsigned char)in[i + 2]);
 	if (hi < 0 || lo < 0)
 		return -1;
 	return hi << 4 | lo;
