@@ -121,6 +121,15 @@ typedef struct zt_tls_opts {
 SSL_CTX *zt_tls_ctx_new(const zt_tls_opts *o, zt_err *e);
 
 /*
+ * A server context for clients without SVIDs (the edge): no client
+ * certificate asked for, TLS 1.2 or 1.3, forward-secret AEAD suites, ALPN
+ * http/1.1, session resumption on (there is no peer identity to re-check).
+ * cert is the server's certificate (any key type), chain what follows it.
+ * Caller frees with SSL_CTX_free.
+ */
+SSL_CTX *zt_tls_edge_ctx_new(X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key, zt_err *e);
+
+/*
  * The outcome of the verification of a connection's peer, recorded by the
  * context's verify step: the peer's ID, or the reason it was refused.
  */

@@ -143,6 +143,58 @@ fail:
 	return NULL;
 }
 
+/* ALPN (RFC 7301): the edge speaks HTTP/1.1 only; a client offering only
+ * other protocols goes on without ALPN rather than being refused. */
+static int alpn_http11(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+		       const unsigned char *in, unsigned int inlen, void *arg)
+{
+	(void)ssl;
+	(void)arg;
+	for (unsigned int i = 0; i < inlen;) {
+		unsigned int n = in[i];
+
+		if (i + 1 + n > inlen)
+			break;
+		if (n == 8 && memcmp(in + i + 1, "http/1.1", 8) == 0) {
+			*out = in + i + 1;
+			*outlen = (unsigned char)n;
+			return SSL_TLSEXT_ERR_OK;
+		}
+		i += 1 + n;
+	}
+	return SSL_TLSEXT_ERR_NOACK;
+}
+
+SSL_CTX *zt_tls_edge_ctx_new(X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key, zt_err *e)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+	    !SSL_CTX_use_certificate(ctx, cert) || !SSL_CTX_use_PrivateKey(ctx, key) ||
+	    !SSL_CTX_check_private_key(ctx))
+		goto fail;
+	for (int i = 0; chain && i < sk_X509_num(chain); i++)
+		if (!SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)))
+			goto fail;
+	/* TLS 1.2: forward-secret AEAD suites only (RFC 9325 4.2) */
+	if (!SSL_CTX_set_cipher_list(ctx, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+					  "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+					  "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"))
+		goto fail;
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+					 SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_http11, NULL);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				      SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_read_ahead(ctx, 1);
+	return ctx;
+fail:
+	zt_crypto_err(e, ZT_ECRYPTO, "cannot set up the edge TLS context (certificate or key refused)");
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
 const char *zt_tls_peer_id(const SSL *ssl)
 {
 	const struct verdict *v = SSL_get_ex_data(ssl, ex_verdict);

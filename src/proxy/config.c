@@ -101,7 +101,9 @@ bad:
 			  s);
 }
 
-static int get_duration(json_t *obj, const char *key, int64_t dflt, int64_t *out, zt_err *e)
+/* `where` names the mapping in messages ("limits", "http") */
+static int get_duration_in(json_t *obj, const char *where, const char *key, int64_t dflt,
+			   int64_t *out, zt_err *e)
 {
 	json_t *v = json_object_get(obj, key);
 	int r;
@@ -110,14 +112,14 @@ static int get_duration(json_t *obj, const char *key, int64_t dflt, int64_t *out
 	if (!v)
 		return 0;
 	if (!json_is_string(v))
-		return zt_err_set(e, ZT_EINVAL, "limits.%s is a duration such as 10s or 1h", key);
+		return zt_err_set(e, ZT_EINVAL, "%s.%s is a duration such as 10s or 1h", where, key);
 	if ((r = zt_duration_parse(json_string_value(v), 30LL * 86400, out, e)) != 0)
-		return zt_err_wrap(e, "limits.%s", key);
+		return zt_err_wrap(e, "%s.%s", where, key);
 	return 0;
 }
 
-static int get_count(json_t *obj, const char *key, long long dflt, long long min, long long max,
-		     long long *out, zt_err *e)
+static int get_count_in(json_t *obj, const char *where, const char *key, long long dflt,
+			long long min, long long max, long long *out, zt_err *e)
 {
 	json_t *v = json_object_get(obj, key);
 
@@ -125,15 +127,179 @@ static int get_count(json_t *obj, const char *key, long long dflt, long long min
 	if (!v)
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-		return zt_err_set(e, ZT_EINVAL, "limits.%s is a number from %lld to %lld", key, min, max);
+		return zt_err_set(e, ZT_EINVAL, "%s.%s is a number from %lld to %lld", where, key, min, max);
 	*out = json_integer_value(v);
+	return 0;
+}
+
+static int get_duration(json_t *obj, const char *key, int64_t dflt, int64_t *out, zt_err *e)
+{
+	return get_duration_in(obj, "limits", key, dflt, out, e);
+}
+
+static int get_count(json_t *obj, const char *key, long long dflt, long long min, long long max,
+		     long long *out, zt_err *e)
+{
+	return get_count_in(obj, "limits", key, dflt, min, max, out, e);
+}
+
+/* spec.http: what HTTP listeners take from a peer (docs/proxy.md) */
+static int parse_http(struct px_config *c, json_t *h, zt_err *e)
+{
+	static const char *const keys[] = { "maxHeaderBytes", "maxHeaders", "maxBodyBytes",
+					    "headerTimeout", "bodyTimeout", "responseTimeout", NULL };
+	long long n;
+	int r;
+
+	if (h && (r = only_keys(h, keys, "spec.http", e)) != 0)
+		return r;
+	if ((r = get_count_in(h, "http", "maxHeaderBytes", 32768, 1024, 1 << 20, &n, e)) != 0)
+		return r;
+	c->http.max_head = (size_t)n;
+	if ((r = get_count_in(h, "http", "maxHeaders", 100, 1, ZT_HTTP1_MAX_FIELDS, &n, e)) != 0)
+		return r;
+	c->http.max_fields = (size_t)n;
+	if ((r = get_count_in(h, "http", "maxBodyBytes", 10LL << 20, 0, 1LL << 50, &n, e)) != 0)
+		return r;
+	c->http.max_body = (uint64_t)n;
+	if ((r = get_duration_in(h, "http", "headerTimeout", 10, &c->http.header_timeout, e)) != 0 ||
+	    (r = get_duration_in(h, "http", "bodyTimeout", 60, &c->http.body_timeout, e)) != 0 ||
+	    (r = get_duration_in(h, "http", "responseTimeout", 15, &c->http.response_timeout, e)) != 0)
+		return r;
+	if (c->http.max_head > c->buffer_bytes)
+		return zt_err_set(e, ZT_EINVAL,
+				  "http.maxHeaderBytes (%zu) must fit in limits.bufferBytes (%zu): a request head is read whole",
+				  c->http.max_head, c->buffer_bytes);
+	return 0;
+}
+
+/* Adds an address a listener sends to (targets grow to PX_MAX_TARGETS). */
+static int add_target(struct px_listener *l, const char *s, const char *where, const char *field,
+		      zt_err *e)
+{
+	struct px_target *t;
+	int r;
+
+	if (!l->targets && !(l->targets = calloc(PX_MAX_TARGETS, sizeof *l->targets)))
+		return zt_err_set(e, ZT_ENOMEM, "out of memory for %s.%s", where, field);
+	if (l->ntargets == PX_MAX_TARGETS)
+		return zt_err_set(e, ZT_EINVAL, "%s.%s: at most %d addresses", where, field, PX_MAX_TARGETS);
+	t = &l->targets[l->ntargets];
+	if ((r = px_parse_addr(s, &t->addr, &t->len, e)) != 0)
+		return zt_err_wrap(e, "%s.%s", where, field);
+	snprintf(t->text, sizeof t->text, "%s", s);
+	if (!l->ntargets)
+		snprintf(l->upstream_text, sizeof l->upstream_text, "%s", s);
+	l->ntargets++;
+	return 0;
+}
+
+/* upstreams: ["IPv4:PORT", "[IPv6]:PORT", ...] */
+static int add_targets(struct px_listener *l, json_t *ups, const char *where, zt_err *e)
+{
+	json_t *u;
+	size_t i;
+	int r;
+
+	if (!json_is_array(ups) || json_array_size(ups) == 0 || json_array_size(ups) > PX_MAX_TARGETS)
+		return zt_err_set(e, ZT_EINVAL, "%s.upstreams lists 1 to %d addresses", where, PX_MAX_TARGETS);
+	json_array_foreach(ups, i, u) {
+		if (!json_is_string(u))
+			return zt_err_set(e, ZT_EINVAL, "%s.upstreams[%zu] is an address (IPv4:PORT or [IPv6]:PORT)", where, i);
+		if ((r = add_target(l, json_string_value(u), where, "upstreams", e)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+/* balance, ejectAfter, ejectFor, maxRequests (docs/proxy.md) */
+static int parse_balance(struct px_listener *l, json_t *o, const char *where, zt_err *e)
+{
+	const char *s;
+	long long n;
+	int r;
+
+	if ((r = get_str(o, "balance", &s, 0, where, e)) != 0)
+		return r;
+	if (!s || strcmp(s, "round-robin") == 0)
+		l->balance = PX_ROUND_ROBIN;
+	else if (strcmp(s, "least-request") == 0)
+		l->balance = PX_LEAST_REQUEST;
+	else
+		return zt_err_set(e, ZT_EINVAL, "%s.balance is round-robin (the default) or least-request", where);
+	if ((r = get_count_in(o, where, "ejectAfter", 5, 1, 1000, &n, e)) != 0)
+		return r;
+	l->eject_after = (int)n;
+	if ((r = get_duration_in(o, where, "ejectFor", 30, &l->eject_ms, e)) != 0)
+		return r;
+	l->eject_ms *= 1000;
+	if ((r = get_count_in(o, where, "maxRequests", 0, 0, 1000000, &n, e)) != 0)
+		return r;
+	if (n && !l->http)
+		return zt_err_set(e, ZT_EINVAL, "%s.maxRequests counts HTTP requests: it needs protocol: http", where);
+	l->max_requests = (long)n;
+	return 0;
+}
+
+/* rateLimits: [{key: source|ip|listener, pathPrefix, requestsPerSecond, burst}] */
+static int parse_rates(struct px_listener *l, json_t *a, const char *where, zt_err *e)
+{
+	static const char *const keys[] = { "key", "pathPrefix", "requestsPerSecond", "burst", NULL };
+	char w[128];
+	json_t *o;
+	size_t i;
+	int r;
+
+	if (!a)
+		return 0;
+	if (!l->http)
+		return zt_err_set(e, ZT_EINVAL, "%s.rateLimits counts HTTP requests: it needs protocol: http", where);
+	if (!json_is_array(a) || json_array_size(a) > PX_MAX_RATE_LIMITS)
+		return zt_err_set(e, ZT_EINVAL, "%s.rateLimits lists at most %d limits", where, PX_MAX_RATE_LIMITS);
+	if (!(l->rates = calloc(json_array_size(a) + 1, sizeof *l->rates)))
+		return zt_err_set(e, ZT_ENOMEM, "out of memory for %s.rateLimits", where);
+	json_array_foreach(a, i, o) {
+		struct px_rate_rule *rr = &l->rates[i];
+		const char *s;
+		long long rate, burst;
+
+		snprintf(w, sizeof w, "%s.rateLimits[%zu]", where, i);
+		if ((r = only_keys(o, keys, w, e)) != 0 || (r = get_str(o, "key", &s, 1, w, e)) != 0)
+			return r;
+		if (strcmp(s, "source") == 0)
+			rr->key = PX_RL_SOURCE;
+		else if (strcmp(s, "ip") == 0)
+			rr->key = PX_RL_IP;
+		else if (strcmp(s, "listener") == 0)
+			rr->key = PX_RL_LISTENER;
+		else
+			return zt_err_set(e, ZT_EINVAL, "%s.key is source (the caller's SPIFFE ID), ip or listener", w);
+		if (rr->key == PX_RL_SOURCE && (!l->inbound || l->edge))
+			return zt_err_set(e, ZT_EINVAL, "%s.key source needs an inbound listener (one that verifies callers' SPIFFE IDs); at the edge use ip", w);
+		if ((r = get_str(o, "pathPrefix", &s, 0, w, e)) != 0)
+			return r;
+		if (s && (s[0] != '/' || strlen(s) >= sizeof rr->prefix))
+			return zt_err_set(e, ZT_EINVAL, "%s.pathPrefix is a path starting with / (under %zu bytes)", w, sizeof rr->prefix);
+		snprintf(rr->prefix, sizeof rr->prefix, "%s", s ? s : "");
+		rr->prefix_len = strlen(rr->prefix);
+		if (!json_object_get(o, "requestsPerSecond"))
+			return zt_err_set(e, ZT_EINVAL, "%s.requestsPerSecond is required", w);
+		if ((r = get_count_in(o, w, "requestsPerSecond", 0, 1, 1000000, &rate, e)) != 0 ||
+		    (r = get_count_in(o, w, "burst", rate, 1, 10000000, &burst, e)) != 0)
+			return r;
+		l->nrates++; /* counted first: px_config_free frees what it holds */
+		if (!(rr->rl = px_rl_new((uint64_t)rate, (uint64_t)burst)))
+			return zt_err_set(e, ZT_ENOMEM, "out of memory for %s", w);
+	}
 	return 0;
 }
 
 static int parse_listener(struct px_config *c, json_t *o, size_t idx, zt_err *e)
 {
-	static const char *const keys[] = { "name", "mode", "listen", "forward", "service",
-					    "upstream", "expect", NULL };
+	static const char *const keys[] = { "name", "mode", "protocol", "listen", "forward",
+					    "service", "upstream", "upstreams", "balance", "ejectAfter",
+					    "ejectFor", "maxRequests", "rateLimits", "expect", "serverCert",
+					    NULL };
 	struct px_listener *l = &c->listeners[idx];
 	const char *name, *mode, *listen, *s;
 	char where[64];
@@ -152,6 +318,12 @@ static int parse_listener(struct px_config *c, json_t *o, size_t idx, zt_err *e)
 					  "%s.name uses letters, digits, '-', '_' and '.', at most 63 (it labels metrics)",
 					  where);
 	snprintf(l->name, sizeof l->name, "%s", name);
+	if ((r = get_str(o, "protocol", &s, 0, where, e)) != 0)
+		return r;
+	if (s && strcmp(s, "http") == 0)
+		l->http = 1;
+	else if (s && strcmp(s, "tcp") != 0)
+		return zt_err_set(e, ZT_EINVAL, "%s.protocol is tcp (the default) or http", where);
 	if ((r = px_parse_addr(listen, &l->listen, &l->listen_len, e)) != 0)
 		return zt_err_wrap(e, "%s.listen", where);
 	l->port = (int)strtol(strrchr(listen, ':') + 1, NULL, 10);
@@ -159,8 +331,10 @@ static int parse_listener(struct px_config *c, json_t *o, size_t idx, zt_err *e)
 		l->inbound = 1;
 		if ((r = get_str(o, "forward", &s, 1, where, e)) != 0)
 			return r;
-		if ((r = px_parse_addr(s, &l->target, &l->target_len, e)) != 0)
-			return zt_err_wrap(e, "%s.forward", where);
+		if ((r = add_target(l, s, where, "forward", e)) != 0)
+			return r;
+		if (json_object_get(o, "upstreams") || json_object_get(o, "balance"))
+			return zt_err_set(e, ZT_EINVAL, "%s: an inbound listener forwards to one address (forward)", where);
 		if ((r = get_str(o, "service", &s, 0, where, e)) != 0)
 			return r;
 		snprintf(l->service, sizeof l->service, "%s", s ? s : "");
@@ -169,12 +343,16 @@ static int parse_listener(struct px_config *c, json_t *o, size_t idx, zt_err *e)
 	} else if (strcmp(mode, "outbound") == 0) {
 		json_t *ex = json_object_get(o, "expect"), *v;
 		size_t i;
+		json_t *ups = json_object_get(o, "upstreams");
 
-		if ((r = get_str(o, "upstream", &s, 1, where, e)) != 0)
+		if ((r = get_str(o, "upstream", &s, 0, where, e)) != 0)
 			return r;
-		if ((r = px_parse_addr(s, &l->target, &l->target_len, e)) != 0)
-			return zt_err_wrap(e, "%s.upstream", where);
-		snprintf(l->upstream_text, sizeof l->upstream_text, "%s", s);
+		if (!s == !ups)
+			return zt_err_set(e, ZT_EINVAL, "%s names its upstream address (upstream) or addresses (upstreams), one of the two", where);
+		if (s && (r = add_target(l, s, where, "upstream", e)) != 0)
+			return r;
+		if (ups && (r = add_targets(l, ups, where, e)) != 0)
+			return r;
 		if (!json_is_array(ex) || json_array_size(ex) == 0 || json_array_size(ex) > PX_MAX_EXPECT)
 			return zt_err_set(e, ZT_EINVAL,
 					  "%s.expect lists the SPIFFE IDs the upstream may present (1 to %d); without it any workload could answer",
@@ -189,10 +367,44 @@ static int parse_listener(struct px_config *c, json_t *o, size_t idx, zt_err *e)
 		}
 		if (json_object_get(o, "forward") || json_object_get(o, "service"))
 			return zt_err_set(e, ZT_EINVAL, "%s: forward and service belong to inbound listeners", where);
+	} else if (strcmp(mode, "edge") == 0) {
+		static const char *const cert_keys[] = { "cert", "key", NULL };
+		json_t *sc = json_object_get(o, "serverCert"), *ups = json_object_get(o, "upstreams");
+		char w[96];
+
+		l->inbound = l->edge = 1;
+		if (!l->http)
+			return zt_err_set(e, ZT_EINVAL, "%s: an edge listener needs protocol: http", where);
+		snprintf(w, sizeof w, "%s.serverCert", where);
+		if (!sc)
+			return zt_err_set(e, ZT_EINVAL, "%s.serverCert {cert, key} is required: the certificate clients on the internet check", where);
+		if ((r = only_keys(sc, cert_keys, w, e)) != 0 || (r = get_str(sc, "cert", &s, 1, w, e)) != 0)
+			return r;
+		snprintf(l->edge_cert, sizeof l->edge_cert, "%s", s);
+		if ((r = get_str(sc, "key", &s, 1, w, e)) != 0)
+			return r;
+		snprintf(l->edge_key, sizeof l->edge_key, "%s", s);
+		if ((r = get_str(o, "forward", &s, 0, where, e)) != 0)
+			return r;
+		if (!s == !ups)
+			return zt_err_set(e, ZT_EINVAL, "%s sends to one address (forward) or several (upstreams), one of the two", where);
+		if (s && (r = add_target(l, s, where, "forward", e)) != 0)
+			return r;
+		if (ups && (r = add_targets(l, ups, where, e)) != 0)
+			return r;
+		if ((r = get_str(o, "service", &s, 0, where, e)) != 0)
+			return r;
+		snprintf(l->service, sizeof l->service, "%s", s ? s : "");
+		if (json_object_get(o, "expect") || json_object_get(o, "upstream"))
+			return zt_err_set(e, ZT_EINVAL, "%s: upstream and expect belong to outbound listeners", where);
 	} else {
-		return zt_err_set(e, ZT_EINVAL, "%s.mode is inbound or outbound", where);
+		return zt_err_set(e, ZT_EINVAL, "%s.mode is inbound, outbound or edge", where);
 	}
-	return 0;
+	if (json_object_get(o, "serverCert") && !l->edge)
+		return zt_err_set(e, ZT_EINVAL, "%s.serverCert belongs to edge listeners", where);
+	if ((r = parse_balance(l, o, where, e)) != 0)
+		return r;
+	return parse_rates(l, json_object_get(o, "rateLimits"), where, e);
 }
 
 int px_config_load(struct px_config *c, const char *path, zt_err *e)
@@ -214,7 +426,7 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 {
 	static const char *const top_keys[] = { "apiVersion", "kind", "metadata", "spec", NULL };
 	static const char *const spec_keys[] = { "trustDomain", "identity", "policy", "limits",
-						 "listeners", "admin", "tls", "workers", NULL };
+						 "listeners", "admin", "tls", "workers", "http", NULL };
 	static const char *const tls_keys[] = { "minVersion", NULL };
 	static const char *const admin_keys[] = { "listen", NULL };
 	static const char *const id_keys[] = { "cert", "key", "bundle", NULL };
@@ -311,6 +523,8 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 	    (r = get_duration(lim, "idleTimeout", 3600, &c->idle_timeout, e)) != 0 ||
 	    (r = get_duration(lim, "drainTimeout", 30, &c->drain_timeout, e)) != 0)
 		goto out;
+	if ((r = parse_http(c, json_object_get(spec, "http"), e)) != 0)
+		goto out;
 	ls = json_object_get(spec, "listeners");
 	if (!json_is_array(ls) || json_array_size(ls) == 0 || json_array_size(ls) > PX_MAX_LISTENERS) {
 		r = zt_err_set(e, ZT_EINVAL, "spec.listeners lists 1 to %d listeners", PX_MAX_LISTENERS);
@@ -340,8 +554,13 @@ out:
 
 void px_config_free(struct px_config *c)
 {
-	for (size_t i = 0; c->listeners && i < c->nlisteners; i++)
+	for (size_t i = 0; c->listeners && i < c->nlisteners; i++) {
 		free(c->listeners[i].expect);
+		free(c->listeners[i].targets);
+		for (size_t k = 0; k < c->listeners[i].nrates; k++)
+			px_rl_free(c->listeners[i].rates[k].rl);
+		free(c->listeners[i].rates);
+	}
 	free(c->listeners);
 	c->listeners = NULL;
 	c->nlisteners = 0;

@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -18,49 +19,6 @@
 
 #include <openssl/err.h>
 
-
-enum state { ST_HANDSHAKE, ST_CONNECTING, ST_PIPING };
-
-struct buf {
-	uint8_t *p;
-	size_t off, len;
-};
-
-struct side {
-	int fd;
-	SSL *ssl;
-	int eof;            /* nothing more will be read */
-	int shut;           /* we closed our direction towards it */
-	int rd_wants_write; /* SSL_read needs the socket writable */
-	int wr_wants_read;  /* SSL_write needs the socket readable */
-	int unclean;        /* TLS peer closed without close_notify */
-	int readable;       /* may have bytes: cleared when a read would block */
-	int writable;       /* may take bytes: cleared when a write would block */
-	unsigned interest;
-};
-
-#define WOULD_BLOCK (-2)
-
-struct conn {
-	zt_proxy *px;
-	struct px_worker *w;
-	struct px_snap *snap; /* what it was accepted under, held until it closes */
-	struct px_listener *ls;
-	struct side c, u; /* c: the accepted connection; u: the upstream */
-	struct buf c2u, u2c;
-	enum state state;
-	unsigned hs_want; /* what the handshake waits for */
-	zt_timer timer;
-	char peer[2049];
-	char src[64];
-	/* copies: the snapshot they came from may be replaced while we run */
-	char policy[512];
-	char reason[160]; /* the policy engine's, when it denied */
-	int allowed;
-	uint64_t start_ms, bytes_c2u, bytes_u2c;
-	int counted; /* holds a place in its identity's count */
-	struct conn *prev, *next; /* the worker's open connections, for the end */
-};
 
 static struct id_count **id_slot(zt_proxy *px, const char *id)
 {
@@ -176,7 +134,6 @@ int px_verify_outbound(void *arg, STACK_OF(X509) *chain, char *peer, size_t peer
 
 /* ---- connections ---- */
 
-static void conn_close(struct conn *c, const char *why);
 static void conn_step(struct conn *c);
 static void pipe_step(struct conn *c);
 
@@ -197,7 +154,7 @@ static void log_conn(struct conn *c, const char *why)
 	else
 		snprintf(dest, sizeof dest, "%s (not verified)", l->upstream_text);
 	zt_log(c->allowed ? ZT_LOG_INFO : ZT_LOG_WARN, "connection", "listener", l->name,
-	       "direction", l->inbound ? "inbound" : "outbound", "source",
+	       "direction", l->edge ? "edge" : l->inbound ? "inbound" : "outbound", "source",
 	       l->inbound ? (c->peer[0] ? c->peer : "(not verified)") : c->snap->st->own_id,
 	       "source_ip", c->src, "destination", dest, "decision",
 	       c->allowed ? "allow" : "deny", "policy", c->policy,
@@ -205,7 +162,7 @@ static void log_conn(struct conn *c, const char *why)
 	       NULL);
 }
 
-static void side_close(zt_loop *l, struct side *s)
+void px_side_close(zt_loop *l, struct side *s)
 {
 	if (s->ssl)
 		SSL_free(s->ssl);
@@ -217,7 +174,7 @@ static void side_close(zt_loop *l, struct side *s)
 	s->fd = -1;
 }
 
-static void conn_close(struct conn *c, const char *why)
+void px_conn_close(struct conn *c, const char *why)
 {
 	zt_proxy *px = c->px;
 	struct px_worker *w = c->w;
@@ -231,10 +188,11 @@ static void conn_close(struct conn *c, const char *why)
 	if (c->counted)
 		id_release(px, c->peer);
 	zt_timer_cancel(w->loop, &c->timer);
-	side_close(w->loop, &c->c);
-	side_close(w->loop, &c->u);
+	px_side_close(w->loop, &c->c);
+	px_side_close(w->loop, &c->u);
 	free(c->c2u.p);
 	free(c->u2c.p);
+	px_http_free(c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -252,7 +210,7 @@ static void conn_close(struct conn *c, const char *why)
 void px_close_all(struct px_worker *w, const char *why)
 {
 	while (w->conns)
-		conn_close(w->conns, why);
+		px_conn_close(w->conns, why);
 }
 
 static void on_timeout(zt_loop *l, void *arg)
@@ -260,18 +218,29 @@ static void on_timeout(zt_loop *l, void *arg)
 	struct conn *c = arg;
 
 	(void)l;
-	conn_close(c, c->state == ST_HANDSHAKE    ? "handshake timeout"
+	if (c->state == ST_HTTP) {
+		px_http_timeout(c);
+		return;
+	}
+	if (c->state == ST_CONNECTING || (c->state == ST_HANDSHAKE && !c->ls->inbound))
+		px_target_failed(c->ls, c->target, zt_loop_now_ms(c->w->loop));
+	px_conn_close(c, c->state == ST_HANDSHAKE    ? "handshake timeout"
 		      : c->state == ST_CONNECTING ? "upstream connect timeout"
 						  : "idle timeout");
 }
 
-static void set_timer(struct conn *c, int64_t secs)
+void px_set_timer_ms(struct conn *c, uint64_t ms)
 {
-	if (zt_timer_set(c->w->loop, &c->timer, (uint64_t)secs * 1000u) != 0)
+	if (zt_timer_set(c->w->loop, &c->timer, ms) != 0)
 		zt_log(ZT_LOG_ERROR, "cannot arm a timer (out of memory)", NULL);
 }
 
-static void set_interest(struct conn *c, struct side *s, unsigned want)
+static void set_timer(struct conn *c, int64_t secs)
+{
+	px_set_timer_ms(c, (uint64_t)secs * 1000u);
+}
+
+void px_set_interest(struct conn *c, struct side *s, unsigned want)
 {
 	zt_err e;
 
@@ -322,20 +291,44 @@ static void no_delay(int fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-static int start_connect(struct conn *c)
+int px_upstream_open(struct conn *c, int t)
 {
-	struct px_listener *l = c->ls;
-	int fd = socket(l->target.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	const struct px_target *tg = &c->ls->targets[t];
+	int fd = socket(tg->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
+	memset(&c->u, 0, sizeof c->u);
 	c->u.fd = fd;
+	c->target = t;
 	if (fd < 0)
 		return -1;
 	no_delay(fd);
-	if (connect(fd, (struct sockaddr *)&l->target, l->target_len) != 0 && errno != EINPROGRESS)
+	if (connect(fd, (const struct sockaddr *)&tg->addr, tg->len) != 0 && errno != EINPROGRESS)
 		return -1;
+	return watch(c, &c->u, ZT_EV_WRITE);
+}
+
+int px_upstream_connected(struct conn *c)
+{
+	int err = 0;
+	socklen_t len = sizeof err;
+
+	if (getsockopt(c->u.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err)
+		return -1;
+	return 0;
+}
+
+static int start_connect(struct conn *c)
+{
+	int t = px_pick_target(c->ls, -1, zt_loop_now_ms(c->w->loop));
+
+	if (t < 0 || px_upstream_open(c, t) != 0) {
+		if (t >= 0)
+			px_target_failed(c->ls, t, zt_loop_now_ms(c->w->loop));
+		return -1;
+	}
 	c->state = ST_CONNECTING;
 	set_timer(c, c->px->cfg.connect_timeout);
-	return watch(c, &c->u, ZT_EV_WRITE);
+	return 0;
 }
 
 /* The inbound peer is verified: ask the policy engine about the connection. */
@@ -366,10 +359,10 @@ static void handshake(struct conn *c)
 
 	switch (zt_tls_result(s->ssl, r)) {
 	case ZT_TLS_WANT_READ:
-		set_interest(c, s, ZT_EV_READ);
+		px_set_interest(c, s, ZT_EV_READ);
 		return;
 	case ZT_TLS_WANT_WRITE:
-		set_interest(c, s, ZT_EV_WRITE);
+		px_set_interest(c, s, ZT_EV_WRITE);
 		return;
 	case ZT_TLS_DONE:
 		break;
@@ -378,12 +371,45 @@ static void handshake(struct conn *c)
 		if (!err || !strcmp(err, "the peer presented no certificate"))
 			err = SSL_get_verify_result(s->ssl) != X509_V_OK ? zt_tls_peer_error(s->ssl)
 									  : zt_tls_error_text();
-		conn_close(c, err ? err : "TLS handshake failed");
+		if (!c->ls->inbound)
+			px_target_failed(c->ls, c->target, zt_loop_now_ms(c->w->loop));
+		px_conn_close(c, err ? err : "TLS handshake failed");
+		return;
+	}
+	if (c->ls->edge) { /* a client without an SVID: each request is decided as anonymous */
+		c->allowed = 1;
+		c->state = ST_HTTP;
+		c->c.readable = c->c.writable = 1;
+		px_http_step(c);
 		return;
 	}
 	snprintf(c->peer, sizeof c->peer, "%s", zt_tls_peer_id(s->ssl) ? zt_tls_peer_id(s->ssl) : "");
 	if (!c->peer[0]) { /* cannot happen with FAIL_IF_NO_PEER_CERT; never trust it */
-		conn_close(c, "the peer was not verified");
+		px_conn_close(c, "the peer was not verified");
+		return;
+	}
+	if (c->ls->inbound && c->ls->http) {
+		/* each request is decided; the connection only needs a verified peer */
+		X509 *leaf = SSL_get0_peer_certificate(s->ssl);
+		unsigned char md[32];
+		unsigned int mdlen = 0;
+
+		if (!leaf || !X509_digest(leaf, EVP_sha256(), md, &mdlen) || mdlen != 32) {
+			px_conn_close(c, "cannot hash the peer's certificate");
+			return;
+		}
+		for (unsigned i = 0; i < 32; i++)
+			snprintf(c->peer_hash + 2 * i, 3, "%02x", md[i]);
+		c->allowed = 1;
+		if (id_take(c->px, c->peer) != 0) {
+			px_count(&c->ls->stats->refused_identity, 1);
+			px_conn_close(c, "maxConnectionsPerIdentity reached");
+			return;
+		}
+		c->counted = 1;
+		c->state = ST_HTTP;
+		c->c.readable = c->c.writable = 1;
+		px_http_step(c);
 		return;
 	}
 	if (c->ls->inbound) {
@@ -392,24 +418,25 @@ static void handshake(struct conn *c)
 
 			px_count(&c->ls->stats->denied, 1);
 			snprintf(why, sizeof why, "denied by policy: %s", c->reason);
-			conn_close(c, why);
+			px_conn_close(c, why);
 			return;
 		}
 		px_count(&c->ls->stats->allowed, 1);
 		if (id_take(c->px, c->peer) != 0) {
 			px_count(&c->ls->stats->refused_identity, 1);
-			conn_close(c, "maxConnectionsPerIdentity reached");
+			px_conn_close(c, "maxConnectionsPerIdentity reached");
 			return;
 		}
 		c->counted = 1;
 		if (start_connect(c) != 0) {
-			conn_close(c, "cannot connect to the local service");
+			px_conn_close(c, "cannot connect to the local service");
 			return;
 		}
-		set_interest(c, &c->c, 0);
+		px_set_interest(c, &c->c, 0);
 		return;
 	}
 	c->allowed = 1;
+	px_target_ok(c->ls, c->target);
 	px_count(&c->ls->stats->allowed, 1);
 	c->state = ST_PIPING;
 	c->c.readable = c->c.writable = c->u.readable = c->u.writable = 1;
@@ -419,14 +446,13 @@ static void handshake(struct conn *c)
 
 static void connected(struct conn *c)
 {
-	int err = 0;
-	socklen_t len = sizeof err;
-
-	if (getsockopt(c->u.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err) {
-		conn_close(c, "the upstream refused the connection");
+	if (px_upstream_connected(c) != 0) {
+		px_target_failed(c->ls, c->target, zt_loop_now_ms(c->w->loop));
+		px_conn_close(c, "the upstream refused the connection");
 		return;
 	}
 	if (c->ls->inbound) {
+		px_target_ok(c->ls, c->target);
 		c->state = ST_PIPING;
 		c->c.readable = c->c.writable = c->u.readable = c->u.writable = 1;
 		set_timer(c, c->px->cfg.idle_timeout);
@@ -435,7 +461,7 @@ static void connected(struct conn *c)
 	}
 	if (!(c->u.ssl = SSL_new(c->snap->st->tls[c->ls - c->px->cfg.listeners])) ||
 	    !SSL_set_fd(c->u.ssl, c->u.fd)) {
-		conn_close(c, "out of memory");
+		px_conn_close(c, "out of memory");
 		return;
 	}
 	SSL_set_connect_state(c->u.ssl);
@@ -444,30 +470,19 @@ static void connected(struct conn *c)
 	handshake(c);
 }
 
-/* Reads into b from s: bytes read, 0 at the end of stream or with no room,
- * WOULD_BLOCK, or -1 on error. */
-static ssize_t side_read(struct side *s, struct buf *b, size_t cap)
+ssize_t px_side_recv(struct side *s, uint8_t *p, size_t room)
 {
-	size_t room;
 	ssize_t n;
 
-	if (b->off && b->off + b->len == cap) { /* compact */
-		memmove(b->p, b->p + b->off, b->len);
-		b->off = 0;
-	}
-	room = cap - b->off - b->len;
-	if (!room || s->eof)
-		return 0;
 	if (s->ssl) {
 		int r;
 
 		ERR_clear_error();
-		r = SSL_read(s->ssl, b->p + b->off + b->len, (int)room);
+		r = SSL_read(s->ssl, p, room > INT_MAX ? INT_MAX : (int)room);
 
 		s->rd_wants_write = 0;
 		switch (zt_tls_result(s->ssl, r)) {
 		case ZT_TLS_DONE:
-			b->len += (size_t)r;
 			/* nothing left in OpenSSL's buffer: let epoll say when the
 			 * socket has more, rather than a read(2) that would block */
 			if (!SSL_has_pending(s->ssl))
@@ -493,9 +508,8 @@ static ssize_t side_read(struct side *s, struct buf *b, size_t cap)
 			return -1;
 		}
 	}
-	n = read(s->fd, b->p + b->off + b->len, room);
+	n = read(s->fd, p, room);
 	if (n > 0) {
-		b->len += (size_t)n;
 		/*
 		 * A short read emptied the socket: wait for epoll (level-triggered,
 		 * and asked for reads whenever readable is 0) instead of a read(2)
@@ -512,25 +526,20 @@ static ssize_t side_read(struct side *s, struct buf *b, size_t cap)
 	return errno == EAGAIN || errno == EINTR ? WOULD_BLOCK : -1;
 }
 
-/* Writes from b to s: bytes written, 0 with nothing to write, WOULD_BLOCK,
- * or -1 on error. */
-static ssize_t side_write(struct side *s, struct buf *b)
+ssize_t px_side_send(struct side *s, const uint8_t *p, size_t len)
 {
 	ssize_t n;
 
-	if (!b->len)
-		return 0;
 	if (s->ssl) {
 		int r;
 
 		ERR_clear_error();
-		r = SSL_write(s->ssl, b->p + b->off, (int)b->len);
+		r = SSL_write(s->ssl, p, len > INT_MAX ? INT_MAX : (int)len);
 
 		s->wr_wants_read = 0;
 		switch (zt_tls_result(s->ssl, r)) {
 		case ZT_TLS_DONE:
-			n = r;
-			break;
+			return r;
 		case ZT_TLS_WANT_WRITE:
 			return WOULD_BLOCK;
 		case ZT_TLS_WANT_READ:
@@ -539,11 +548,44 @@ static ssize_t side_write(struct side *s, struct buf *b)
 		default:
 			return -1;
 		}
-	} else {
-		n = send(s->fd, b->p + b->off, b->len, MSG_NOSIGNAL);
-		if (n < 0)
-			return errno == EAGAIN || errno == EINTR ? WOULD_BLOCK : -1;
 	}
+	n = send(s->fd, p, len, MSG_NOSIGNAL);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? WOULD_BLOCK : -1;
+	return n;
+}
+
+/* Reads into b from s: bytes read, 0 at the end of stream or with no room,
+ * WOULD_BLOCK, or -1 on error. */
+static ssize_t side_read(struct side *s, struct buf *b, size_t cap)
+{
+	size_t room;
+	ssize_t n;
+
+	if (b->off && b->off + b->len == cap) { /* compact */
+		memmove(b->p, b->p + b->off, b->len);
+		b->off = 0;
+	}
+	room = cap - b->off - b->len;
+	if (!room || s->eof)
+		return 0;
+	n = px_side_recv(s, b->p + b->off + b->len, room);
+	if (n > 0)
+		b->len += (size_t)n;
+	return n;
+}
+
+/* Writes from b to s: bytes written, 0 with nothing to write, WOULD_BLOCK,
+ * or -1 on error. */
+static ssize_t side_write(struct side *s, struct buf *b)
+{
+	ssize_t n;
+
+	if (!b->len)
+		return 0;
+	n = px_side_send(s, b->p + b->off, b->len);
+	if (n < 0)
+		return n;
 	b->off += (size_t)n;
 	b->len -= (size_t)n;
 	if (!b->len)
@@ -621,7 +663,7 @@ static void pipe_step(struct conn *c)
 	ssize_t a, b = 0;
 
 	if ((!c->c2u.p && !(c->c2u.p = malloc(cap))) || (!c->u2c.p && !(c->u2c.p = malloc(cap)))) {
-		conn_close(c, "out of memory");
+		px_conn_close(c, "out of memory");
 		return;
 	}
 	a = flow(&c->c, &c->c2u, &c->u, cap, &c->bytes_c2u);
@@ -629,7 +671,7 @@ static void pipe_step(struct conn *c)
 		b = flow(&c->u, &c->u2c, &c->c, cap, &c->bytes_u2c);
 	if (a < 0 || b < 0) {
 		/* flow(c->u): -1 the client failed, -2 the upstream; flow(u->c) the reverse */
-		conn_close(c, a == -1 || b == -2 ? "the client side failed" : "the upstream side failed");
+		px_conn_close(c, a == -1 || b == -2 ? "the client side failed" : "the upstream side failed");
 		return;
 	}
 	/* half-close: pass an end of stream on once its bytes are through */
@@ -638,7 +680,7 @@ static void pipe_step(struct conn *c)
 	if (c->u.eof && !c->u2c.len)
 		side_shutdown(&c->c);
 	if (c->c.eof && c->u.eof && !c->c2u.len && !c->u2c.len) {
-		conn_close(c, c->c.unclean ? "closed (the client sent no TLS close_notify)"
+		px_conn_close(c, c->c.unclean ? "closed (the client sent no TLS close_notify)"
 			      : c->u.unclean ? "closed (the upstream sent no TLS close_notify)"
 					     : "closed");
 		return;
@@ -655,8 +697,8 @@ static void pipe_step(struct conn *c)
 		free(c->u2c.p);
 		c->u2c.p = NULL;
 	}
-	set_interest(c, &c->c, interest_for(&c->c, &c->c2u, &c->u2c, cap));
-	set_interest(c, &c->u, interest_for(&c->u, &c->u2c, &c->c2u, cap));
+	px_set_interest(c, &c->c, interest_for(&c->c, &c->c2u, &c->u2c, cap));
+	px_set_interest(c, &c->u, interest_for(&c->u, &c->u2c, &c->c2u, cap));
 }
 
 static void conn_step(struct conn *c)
@@ -670,6 +712,9 @@ static void conn_step(struct conn *c)
 		break;
 	case ST_PIPING:
 		pipe_step(c);
+		break;
+	case ST_HTTP:
+		px_http_step(c);
 		break;
 	}
 }
@@ -718,6 +763,7 @@ void px_on_accept(zt_loop *loop, int lfd, unsigned events, void *arg)
 		c->ls = l;
 		c->c.fd = fd;
 		c->u.fd = -1;
+		c->target = -1;
 		c->start_ms = zt_loop_now_ms(loop);
 		zt_timer_init(&c->timer, on_timeout, c);
 		if (ss.ss_family == AF_INET)
@@ -725,21 +771,26 @@ void px_on_accept(zt_loop *loop, int lfd, unsigned events, void *arg)
 		else if (ss.ss_family == AF_INET6)
 			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->src, sizeof c->src);
 		if (watch(c, &c->c, l->inbound ? ZT_EV_READ : 0) != 0) {
-			conn_close(c, "cannot watch the connection");
+			px_conn_close(c, "cannot watch the connection");
 			continue;
 		}
 		if (l->inbound) {
 			if (!(c->c.ssl = SSL_new(c->snap->st->tls[l - px->cfg.listeners])) ||
 			    !SSL_set_fd(c->c.ssl, fd)) {
-				conn_close(c, "out of memory");
+				px_conn_close(c, "out of memory");
 				continue;
 			}
 			SSL_set_accept_state(c->c.ssl);
 			c->state = ST_HANDSHAKE;
 			set_timer(c, px->cfg.handshake_timeout);
+		} else if (l->http) {
+			/* the upstream is chosen and opened by the first request */
+			c->state = ST_HTTP;
+			c->allowed = 1;
+			px_http_step(c);
 		} else if (start_connect(c) != 0) {
 			/* allowed stays 0 until the upstream proves its identity */
-			conn_close(c, "cannot connect to the upstream");
+			px_conn_close(c, "cannot connect to the upstream");
 		}
 	}
 }

@@ -42,8 +42,34 @@ static void state_free(struct px_state *st)
 	free(st);
 }
 
+/* An edge listener's server context, from its own certificate and key. */
+static SSL_CTX *edge_ctx(const struct px_listener *l, zt_err *e)
+{
+	STACK_OF(X509) *certs = NULL;
+	EVP_PKEY *key = NULL;
+	SSL_CTX *ctx = NULL;
+	X509 *leaf;
+
+	if (zt_certs_load(l->edge_cert, &certs, e) != 0 || !(key = zt_key_load(l->edge_key, e)))
+		goto out;
+	leaf = sk_X509_value(certs, 0);
+	if (!zt_key_matches_cert(key, leaf)) {
+		zt_err_set(e, ZT_EINVAL, "%s is not the key of %s (listener %s)", l->edge_key, l->edge_cert,
+			   l->name);
+		goto out;
+	}
+	(void)sk_X509_shift(certs);
+	ctx = zt_tls_edge_ctx_new(leaf, certs, key, e);
+	X509_free(leaf);
+out:
+	sk_X509_pop_free(certs, X509_free);
+	EVP_PKEY_free(key);
+	return ctx;
+}
+
 /* Loads the SVID, its key and the bundle, checks them, and makes the TLS
- * contexts of every listener from them. */
+ * contexts of every listener from them (an edge listener's from its own
+ * certificate). */
 static struct px_state *state_load(zt_proxy *px, zt_err *e)
 {
 	const struct px_config *cfg = &px->cfg;
@@ -94,6 +120,11 @@ static struct px_state *state_load(zt_proxy *px, zt_err *e)
 
 		st->vctx[i] = (struct px_vctx){ st, l };
 
+		if (l->edge) {
+			if (!(st->tls[i] = edge_ctx(l, e)))
+				goto fail;
+			continue;
+		}
 		if (!(st->tls[i] = zt_tls_ctx_new(&o, e)))
 			goto fail;
 	}
@@ -171,7 +202,13 @@ static uint64_t path_sig(const char *path, int depth)
 
 static uint64_t identity_sig(const struct px_config *cfg)
 {
-	return mix(mix(path_sig(cfg->cert, 0), path_sig(cfg->key, 0)), path_sig(cfg->bundle, 0));
+	uint64_t h = mix(mix(path_sig(cfg->cert, 0), path_sig(cfg->key, 0)), path_sig(cfg->bundle, 0));
+
+	for (size_t i = 0; i < cfg->nlisteners; i++)
+		if (cfg->listeners[i].edge)
+			h = mix(mix(h, path_sig(cfg->listeners[i].edge_cert, 0)),
+				path_sig(cfg->listeners[i].edge_key, 0));
+	return h;
 }
 
 /* ---- the snapshot in force ---- */
@@ -359,6 +396,70 @@ int px_ready(zt_proxy *px)
 	return !atomic_load(&px->stopping);
 }
 
+/* HTTP listeners: requests by status class and decision, and a latency histogram */
+static int http_metrics(zt_proxy *px, zt_buf *out, zt_err *e)
+{
+	static const char *const classes[6] = { "none", "1xx", "2xx", "3xx", "4xx", "5xx" };
+	static const char *const decisions[3] = { "none", "deny", "allow" };
+	int r = zt_buf_appendf(out, e,
+			       "# HELP zt_proxy_http_requests_total HTTP requests, by status class and policy decision.\n"
+			       "# TYPE zt_proxy_http_requests_total counter\n");
+
+	for (size_t i = 0; i < px->cfg.nlisteners && !r; i++) {
+		struct px_stats *st = &px->stats[i];
+
+		if (!px->cfg.listeners[i].http)
+			continue;
+		for (size_t k = 0; k < 6 && !r; k++)
+			for (size_t d = 0; d < 3 && !r; d++) {
+				uint64_t v = atomic_load_explicit(&st->http_requests[k][d], memory_order_relaxed);
+
+				if (v)
+					r = zt_buf_appendf(out, e,
+							   "zt_proxy_http_requests_total{listener=\"%s\",code=\"%s\",decision=\"%s\"} %llu\n",
+							   px->cfg.listeners[i].name, classes[k],
+							   decisions[d], (unsigned long long)v);
+			}
+	}
+	if (!r)
+		r = zt_buf_appendf(out, e,
+				   "# HELP zt_proxy_http_rate_limited_total HTTP requests refused by rateLimits (429).\n"
+				   "# TYPE zt_proxy_http_rate_limited_total counter\n");
+	for (size_t i = 0; i < px->cfg.nlisteners && !r; i++)
+		if (px->cfg.listeners[i].http)
+			r = zt_buf_appendf(out, e, "zt_proxy_http_rate_limited_total{listener=\"%s\"} %llu\n",
+					   px->cfg.listeners[i].name,
+					   (unsigned long long)atomic_load(&px->stats[i].http_rate_limited));
+	if (!r)
+		r = zt_buf_appendf(out, e,
+				   "# HELP zt_proxy_http_request_duration_seconds HTTP request durations, first byte of the request to the end of the response.\n"
+				   "# TYPE zt_proxy_http_request_duration_seconds histogram\n");
+	for (size_t i = 0; i < px->cfg.nlisteners && !r; i++) {
+		struct px_stats *st = &px->stats[i];
+		const char *name = px->cfg.listeners[i].name;
+		uint64_t cum = 0;
+
+		if (!px->cfg.listeners[i].http)
+			continue;
+		for (size_t b = 0; b <= PX_LAT_BUCKETS && !r; b++) {
+			cum += atomic_load_explicit(&st->http_latency[b], memory_order_relaxed);
+			if (b < PX_LAT_BUCKETS)
+				r = zt_buf_appendf(out, e,
+						   "zt_proxy_http_request_duration_seconds_bucket{listener=\"%s\",le=\"%g\"} %llu\n",
+						   name, (double)px_lat_bounds_ms[b] / 1000.0, (unsigned long long)cum);
+			else
+				r = zt_buf_appendf(out, e,
+						   "zt_proxy_http_request_duration_seconds_bucket{listener=\"%s\",le=\"+Inf\"} %llu\n"
+						   "zt_proxy_http_request_duration_seconds_sum{listener=\"%s\"} %.3f\n"
+						   "zt_proxy_http_request_duration_seconds_count{listener=\"%s\"} %llu\n",
+						   name, (unsigned long long)cum, name,
+						   (double)atomic_load_explicit(&st->http_latency_ms_sum, memory_order_relaxed) / 1000.0,
+						   name, (unsigned long long)cum);
+		}
+	}
+	return r;
+}
+
 /* Prometheus text exposition format 0.0.4 */
 int px_metrics(zt_proxy *px, zt_buf *out, zt_err *e)
 {
@@ -394,6 +495,8 @@ int px_metrics(zt_proxy *px, zt_buf *out, zt_err *e)
 		r = zt_buf_appendf(out, e,
 				   "# HELP zt_proxy_workers Event-loop threads.\n# TYPE zt_proxy_workers gauge\nzt_proxy_workers %zu\n",
 				   px->cfg.workers);
+	if (!r)
+		r = http_metrics(px, out, e);
 	if (!r)
 		r = zt_buf_appendf(out, e,
 				   "# HELP zt_proxy_handshake_failures_total Handshakes that failed, by reason (SVID rule, no-certificate, timeout, tls).\n"

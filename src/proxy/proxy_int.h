@@ -6,8 +6,10 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "identity/identity.h"
+#include "net/http1.h"
 #include "net/net.h"
 #include "policy/policy.h"
 #include "proxy.h"
@@ -15,13 +17,62 @@
 #define PX_MAX_LISTENERS 64
 #define PX_MAX_EXPECT 16
 
+#define PX_MAX_TARGETS 64
+
+/*
+ * One address a listener sends to. Its counters are shared by every worker
+ * (balance.c): requests in flight, connect failures in a row, and until
+ * when it is ejected (monotonic milliseconds; 0: in service).
+ */
+struct px_target {
+	struct sockaddr_storage addr;
+	socklen_t len;
+	char text[128];
+	_Atomic long outstanding;
+	_Atomic int failures;
+	_Atomic uint64_t ejected_until;
+};
+
+enum px_balance { PX_ROUND_ROBIN, PX_LEAST_REQUEST };
+
+/* ratelimit.c: token buckets per key, shared by the workers */
+struct px_ratelimit;
+struct px_ratelimit *px_rl_new(uint64_t per_second, uint64_t burst);
+void px_rl_free(struct px_ratelimit *rl);
+/* Takes a token for key: 1, or 0 with *retry_ms until the next one. */
+int px_rl_take(struct px_ratelimit *rl, const char *key, size_t keylen, uint64_t now_ms,
+	       uint64_t *retry_ms);
+
+#define PX_MAX_RATE_LIMITS 16
+
+/* One entry of a listener's rateLimits. */
+struct px_rate_rule {
+	enum { PX_RL_SOURCE, PX_RL_IP, PX_RL_LISTENER } key;
+	char prefix[256]; /* requests whose normalized path starts with it; "" all */
+	size_t prefix_len;
+	struct px_ratelimit *rl;
+};
+
 struct px_listener {
 	char name[64];
 	int inbound;
-	struct sockaddr_storage listen, target;
-	socklen_t listen_len, target_len;
+	int http; /* protocol: http (each request decided), else tcp */
+	int edge; /* mode: edge: server TLS for clients without SVIDs (inbound is set too) */
+	char edge_cert[PATH_MAX], edge_key[PATH_MAX];
+	struct sockaddr_storage listen;
+	socklen_t listen_len;
 	int port;
-	char upstream_text[128];              /* outbound: as configured, for logs */
+	/* where it sends: forward (inbound, one) or upstreams (outbound) */
+	struct px_target *targets;
+	size_t ntargets;
+	enum px_balance balance;
+	_Atomic size_t rr;       /* round robin's next turn */
+	int eject_after;         /* connect failures in a row that eject a target */
+	int64_t eject_ms;        /* for how long */
+	long max_requests;       /* in flight per target (http); 0: no limit */
+	struct px_rate_rule *rates; /* rateLimits (http) */
+	size_t nrates;
+	char upstream_text[128];              /* forward or the first upstream, as configured */
 	char service[2049];                   /* inbound: destination for policy */
 	zt_spiffe_id *expect;                 /* outbound: who may answer (nexpect) */
 	size_t nexpect;
@@ -30,6 +81,11 @@ struct px_listener {
 };
 
 #define PX_MAX_REASONS 32
+
+/* request duration histogram bounds, milliseconds (http.c, proxy.c) */
+#define PX_LAT_BUCKETS 14
+static const uint64_t px_lat_bounds_ms[PX_LAT_BUCKETS] = { 1,   2,   5,    10,   25,   50,    100,
+							   250, 500, 1000, 2500, 5000, 10000, 30000 };
 
 /*
  * Counters of one listener, for /metrics. Every worker thread adds to them
@@ -44,6 +100,13 @@ struct px_stats {
 		uint64_t n;
 	} failures[PX_MAX_REASONS]; /* handshakes that failed, by reason */
 	size_t nfailures;
+	/* protocol: http: requests by status class (0: none sent) and decision
+	 * (0 none: refused before the policy, or not asked (outbound); 1 deny;
+	 * 2 allow), and their durations */
+	_Atomic uint64_t http_requests[6][3];
+	_Atomic uint64_t http_latency[PX_LAT_BUCKETS + 1]; /* the last: above every bound */
+	_Atomic uint64_t http_latency_ms_sum;
+	_Atomic uint64_t http_rate_limited;
 };
 
 static inline void px_count(_Atomic uint64_t *c, uint64_t n)
@@ -61,6 +124,11 @@ struct px_config {
 	socklen_t admin_len;
 	int64_t handshake_timeout, connect_timeout, idle_timeout, drain_timeout; /* seconds */
 	size_t workers; /* event-loop threads, each accepting on its own sockets */
+	struct px_http_config {
+		size_t max_head, max_fields;
+		uint64_t max_body;
+		int64_t header_timeout, body_timeout, response_timeout; /* seconds */
+	} http;
 	/*
 	 * Allocated to the count configured: at the maximum sizes inline, the
 	 * listeners and their expected IDs came to 2.3 MB, all of it resident
@@ -150,6 +218,81 @@ struct px_snap *px_snap_get(zt_proxy *px);
 void px_snap_put(struct px_snap *s);
 /* proxy.c: a worker's connections are gone: it may be time to stop */
 void px_worker_idle(struct px_worker *w);
+
+/* ---- one connection (conn.c; http.c adds the HTTP layer on top) ---- */
+
+enum px_conn_state { ST_HANDSHAKE, ST_CONNECTING, ST_PIPING, ST_HTTP };
+
+struct buf {
+	uint8_t *p;
+	size_t off, len;
+};
+
+struct side {
+	int fd;
+	SSL *ssl;
+	int eof;            /* nothing more will be read */
+	int shut;           /* we closed our direction towards it */
+	int rd_wants_write; /* SSL_read needs the socket writable */
+	int wr_wants_read;  /* SSL_write needs the socket readable */
+	int unclean;        /* TLS peer closed without close_notify */
+	int readable;       /* may have bytes: cleared when a read would block */
+	int writable;       /* may take bytes: cleared when a write would block */
+	unsigned interest;
+};
+
+#define WOULD_BLOCK (-2)
+
+struct px_http; /* http.c */
+
+struct conn {
+	zt_proxy *px;
+	struct px_worker *w;
+	struct px_snap *snap; /* what it was accepted under, held until it closes */
+	struct px_listener *ls;
+	struct side c, u; /* c: the accepted connection; u: the upstream */
+	struct buf c2u, u2c;
+	enum px_conn_state state;
+	zt_timer timer;
+	char peer[2049];
+	char peer_hash[65]; /* hex SHA-256 of the peer's leaf (inbound), for XFCC */
+	char src[64];
+	/* copies: the snapshot they came from may be replaced while we run */
+	char policy[512];
+	char reason[160]; /* the policy engine's, when it denied */
+	int allowed;
+	uint64_t start_ms, bytes_c2u, bytes_u2c;
+	int counted; /* holds a place in its identity's count */
+	int target;  /* index of the upstream target in use, -1 none */
+	struct px_http *http; /* protocol: http, from the first request */
+	struct conn *prev, *next; /* the worker's open connections, for the end */
+};
+
+/* conn.c: pieces of the data path the HTTP layer shares */
+void px_conn_close(struct conn *c, const char *why);
+void px_set_timer_ms(struct conn *c, uint64_t ms);
+void px_set_interest(struct conn *c, struct side *s, unsigned want);
+void px_side_close(zt_loop *l, struct side *s);
+/* bytes read into p (room > 0), 0 at the end of the stream, WOULD_BLOCK, -1 error */
+ssize_t px_side_recv(struct side *s, uint8_t *p, size_t room);
+/* bytes written from p (len > 0), WOULD_BLOCK, -1 error */
+ssize_t px_side_send(struct side *s, const uint8_t *p, size_t len);
+/* opens a socket to target t of c's listener and watches it for the connect */
+int px_upstream_open(struct conn *c, int t);
+/* the upstream socket's connect finished: 0, or -1 with it refused */
+int px_upstream_connected(struct conn *c);
+
+/* balance.c: choosing a target, and what its connections teach */
+/* The target for a new upstream connection, skipping `avoid` (-1: none)
+ * when another will do; -1 when every target is at max_requests. */
+int px_pick_target(struct px_listener *l, int avoid, uint64_t now_ms);
+void px_target_failed(struct px_listener *l, int t, uint64_t now_ms);
+void px_target_ok(struct px_listener *l, int t);
+
+/* http.c */
+void px_http_step(struct conn *c);
+void px_http_timeout(struct conn *c);
+void px_http_free(struct conn *c);
 
 /* conn.c: the data path */
 void px_on_accept(zt_loop *loop, int lfd, unsigned events, void *arg);
