@@ -59,7 +59,7 @@ static void die(const char *what, const char *why)
 
 static zt_bundle_set *bundles;
 
-static int verify_svid(void *arg, STACK_OF(X509) *chain, char *peer, size_t peersz, zt_err *e)
+static int verify_svid(void *arg, STACK_OF(X509) *chain, zt_peer_info *out, zt_err *e)
 {
 	zt_svid_info info;
 	int r;
@@ -67,7 +67,8 @@ static int verify_svid(void *arg, STACK_OF(X509) *chain, char *peer, size_t peer
 	(void)arg;
 	if ((r = zt_svid_verify(bundles, chain, NULL, &info, e)) != 0)
 		return r;
-	snprintf(peer, peersz, "%s", info.id.str);
+	snprintf(out->id, sizeof out->id, "%s", info.id.str);
+	out->not_after = info.chain_not_after;
 	return 0;
 }
 

@@ -427,7 +427,7 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 	static const char *const top_keys[] = { "apiVersion", "kind", "metadata", "spec", NULL };
 	static const char *const spec_keys[] = { "trustDomain", "identity", "policy", "limits",
 						 "listeners", "admin", "tls", "workers", "http", NULL };
-	static const char *const tls_keys[] = { "minVersion", NULL };
+	static const char *const tls_keys[] = { "minVersion", "resumption", NULL };
 	static const char *const admin_keys[] = { "listen", NULL };
 	static const char *const id_keys[] = { "cert", "key", "bundle", NULL };
 	static const char *const lim_keys[] = { "maxConnections", "maxConnectionsPerIdentity",
@@ -478,13 +478,24 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 	if ((r = get_count(lim, "maxConnectionsPerIdentity", 1000, 1, 1000000, &n, e)) != 0)
 		goto out;
 	c->max_per_id = (size_t)n;
+	c->resumption = 1;
 	if (json_object_get(spec, "tls")) {
 		json_t *tls = json_object_get(spec, "tls");
 
+		json_t *res = json_object_get(tls, "resumption");
+
 		if ((r = only_keys(tls, tls_keys, "spec.tls", e)) != 0 ||
-		    (r = get_str(tls, "minVersion", &s, 1, "spec.tls", e)) != 0)
+		    (r = get_str(tls, "minVersion", &s, 0, "spec.tls", e)) != 0)
 			goto out;
-		if (strcmp(s, "1.2") == 0) {
+		if (res && !json_is_boolean(res)) {
+			r = zt_err_set(e, ZT_EINVAL, "spec.tls.resumption is true (the default) or false");
+			goto out;
+		}
+		if (res)
+			c->resumption = json_is_true(res);
+		if (!s) {
+			/* 1.3 */
+		} else if (strcmp(s, "1.2") == 0) {
 			c->allow_tls12 = 1;
 		} else if (strcmp(s, "1.3") != 0) {
 			r = zt_err_set(e, ZT_EINVAL, "spec.tls.minVersion is \"1.3\" (the default) or \"1.2\"");

@@ -101,7 +101,7 @@ out:
 /* ---- verification of peers ---- */
 
 /* arg: the px_vctx of the TLS context, so the bundles of its own snapshot */
-int px_verify_inbound(void *arg, STACK_OF(X509) *chain, char *peer, size_t peersz, zt_err *e)
+int px_verify_inbound(void *arg, STACK_OF(X509) *chain, zt_peer_info *out, zt_err *e)
 {
 	const struct px_vctx *v = arg;
 	zt_svid_info info;
@@ -109,12 +109,13 @@ int px_verify_inbound(void *arg, STACK_OF(X509) *chain, char *peer, size_t peers
 
 	if ((r = zt_svid_verify(v->st->bundles, chain, NULL, &info, e)) != 0)
 		return r;
-	snprintf(peer, peersz, "%s", info.id.str);
+	snprintf(out->id, sizeof out->id, "%s", info.id.str);
+	out->not_after = info.chain_not_after;
 	return 0;
 }
 
 /* Secure naming: the upstream must be one of the workloads we meant. */
-int px_verify_outbound(void *arg, STACK_OF(X509) *chain, char *peer, size_t peersz, zt_err *e)
+int px_verify_outbound(void *arg, STACK_OF(X509) *chain, zt_peer_info *out, zt_err *e)
 {
 	const struct px_vctx *v = arg;
 	const struct px_listener *l = v->l;
@@ -123,7 +124,8 @@ int px_verify_outbound(void *arg, STACK_OF(X509) *chain, char *peer, size_t peer
 
 	if ((r = zt_svid_verify(v->st->bundles, chain, NULL, &info, e)) != 0)
 		return r;
-	snprintf(peer, peersz, "%s", info.id.str);
+	snprintf(out->id, sizeof out->id, "%s", info.id.str);
+	out->not_after = info.chain_not_after;
 	for (size_t i = 0; i < l->nexpect; i++)
 		if (strcmp(l->expect[i].str, info.id.str) == 0)
 			return 0;
@@ -158,14 +160,25 @@ static void log_conn(struct conn *c, const char *why)
 	       l->inbound ? (c->peer[0] ? c->peer : "(not verified)") : c->snap->st->own_id,
 	       "source_ip", c->src, "destination", dest, "decision",
 	       c->allowed ? "allow" : "deny", "policy", c->policy,
-	       "bytes_in", in, "bytes_out", out, "duration_ms", dur, "worker", worker, "end", why,
-	       NULL);
+	       "bytes_in", in, "bytes_out", out, "duration_ms", dur, "worker", worker, "tls",
+	       c->resumed ? "resumed" : "full", "end", why, NULL);
 }
 
 void px_side_close(zt_loop *l, struct side *s)
 {
-	if (s->ssl)
+	if (s->ssl) {
+		/*
+		 * A close_notify ends a finished TLS connection cleanly (best
+		 * effort: one write that may not fit). Without it OpenSSL takes
+		 * the session for a broken one and will not resume it.
+		 */
+		if (SSL_is_init_finished(s->ssl) && !s->shut && !s->refuse) {
+			ERR_clear_error();
+			(void)SSL_shutdown(s->ssl);
+			ERR_clear_error();
+		}
 		SSL_free(s->ssl);
+	}
 	if (s->fd >= 0) {
 		zt_loop_del(l, s->fd);
 		close(s->fd);
@@ -376,6 +389,7 @@ static void handshake(struct conn *c)
 		px_conn_close(c, err ? err : "TLS handshake failed");
 		return;
 	}
+	c->resumed = SSL_session_reused(s->ssl);
 	if (c->ls->edge) { /* a client without an SVID: each request is decided as anonymous */
 		c->allowed = 1;
 		c->state = ST_HTTP;
@@ -403,6 +417,7 @@ static void handshake(struct conn *c)
 		c->allowed = 1;
 		if (id_take(c->px, c->peer) != 0) {
 			px_count(&c->ls->stats->refused_identity, 1);
+			c->c.refuse = 1;
 			px_conn_close(c, "maxConnectionsPerIdentity reached");
 			return;
 		}
@@ -417,6 +432,7 @@ static void handshake(struct conn *c)
 			char why[256];
 
 			px_count(&c->ls->stats->denied, 1);
+			c->c.refuse = 1; /* an abrupt end tells the peer it was refused */
 			snprintf(why, sizeof why, "denied by policy: %s", c->reason);
 			px_conn_close(c, why);
 			return;
@@ -424,6 +440,7 @@ static void handshake(struct conn *c)
 		px_count(&c->ls->stats->allowed, 1);
 		if (id_take(c->px, c->peer) != 0) {
 			px_count(&c->ls->stats->refused_identity, 1);
+			c->c.refuse = 1;
 			px_conn_close(c, "maxConnectionsPerIdentity reached");
 			return;
 		}
@@ -465,6 +482,7 @@ static void connected(struct conn *c)
 		return;
 	}
 	SSL_set_connect_state(c->u.ssl);
+	zt_tls_client_resume(c->u.ssl, c->ls->targets[c->target].text);
 	c->state = ST_HANDSHAKE;
 	set_timer(c, c->px->cfg.handshake_timeout);
 	handshake(c);

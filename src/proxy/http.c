@@ -898,6 +898,7 @@ static int upstream_progress(struct conn *c)
 			return 1;
 		}
 		SSL_set_connect_state(c->u.ssl);
+		zt_tls_client_resume(c->u.ssl, c->ls->targets[c->target].text);
 		h->us = U_HANDSHAKE;
 		c->u.readable = c->u.writable = 1;
 	}
@@ -930,6 +931,7 @@ static int upstream_progress(struct conn *c)
 		return 1;
 	}
 	px_target_ok(c->ls, c->target);
+	c->resumed = SSL_session_reused(c->u.ssl);
 	snprintf(h->upstream, sizeof h->upstream, "%s", zt_tls_peer_id(c->u.ssl));
 	copy_cut(c->peer, sizeof c->peer, h->upstream, strlen(h->upstream)); /* for the connection's log */
 	h->us = U_READY;

@@ -111,6 +111,7 @@ static struct px_state *state_load(zt_proxy *px, zt_err *e)
 		zt_tls_opts o = {
 			.server = l->inbound,
 			.allow_tls12 = cfg->allow_tls12,
+			.resume = cfg->resumption,
 			.cert = st->cert,
 			.chain = st->chain,
 			.key = st->key,

@@ -120,6 +120,7 @@ struct px_config {
 	size_t max_conns, max_per_id, buffer_bytes;
 	int has_admin;
 	int allow_tls12; /* spec.tls.minVersion "1.2" */
+	int resumption;  /* spec.tls.resumption (default on) */
 	struct sockaddr_storage admin;
 	socklen_t admin_len;
 	int64_t handshake_timeout, connect_timeout, idle_timeout, drain_timeout; /* seconds */
@@ -238,6 +239,7 @@ struct side {
 	int unclean;        /* TLS peer closed without close_notify */
 	int readable;       /* may have bytes: cleared when a read would block */
 	int writable;       /* may take bytes: cleared when a write would block */
+	int refuse;         /* closed without a close_notify: the peer was refused */
 	unsigned interest;
 };
 
@@ -264,6 +266,7 @@ struct conn {
 	uint64_t start_ms, bytes_c2u, bytes_u2c;
 	int counted; /* holds a place in its identity's count */
 	int target;  /* index of the upstream target in use, -1 none */
+	int resumed; /* the (last) TLS handshake resumed a session */
 	struct px_http *http; /* protocol: http, from the first request */
 	struct conn *prev, *next; /* the worker's open connections, for the end */
 };
@@ -296,8 +299,8 @@ void px_http_free(struct conn *c);
 
 /* conn.c: the data path */
 void px_on_accept(zt_loop *loop, int lfd, unsigned events, void *arg);
-int px_verify_inbound(void *arg, STACK_OF(X509) *chain, char *peer, size_t peersz, zt_err *e);
-int px_verify_outbound(void *arg, STACK_OF(X509) *chain, char *peer, size_t peersz, zt_err *e);
+int px_verify_inbound(void *arg, STACK_OF(X509) *chain, zt_peer_info *out, zt_err *e);
+int px_verify_outbound(void *arg, STACK_OF(X509) *chain, zt_peer_info *out, zt_err *e);
 /* closes every connection of the worker, logging why */
 void px_close_all(struct px_worker *w, const char *why);
 
