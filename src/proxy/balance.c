@@ -108,3 +108,19 @@ void px_target_ok(struct px_listener *l, int t)
 	atomic_store_explicit(&l->targets[t].failures, 0, memory_order_relaxed);
 	atomic_store_explicit(&l->targets[t].ejected_until, 0, memory_order_relaxed);
 }
+
+int px_target_reserve(struct px_listener *l, int t)
+{
+	long before = atomic_fetch_add(&l->targets[t].outstanding, 1);
+
+	if (l->max_requests && before >= l->max_requests) {
+		atomic_fetch_sub(&l->targets[t].outstanding, 1);
+		return -1;
+	}
+	return 0;
+}
+
+void px_target_release(struct px_listener *l, int t)
+{
+	atomic_fetch_sub(&l->targets[t].outstanding, 1);
+}

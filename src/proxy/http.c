@@ -361,7 +361,7 @@ static void release_target(struct conn *c)
 	struct px_http *h = c->http;
 
 	if (h->out_target >= 0)
-		atomic_fetch_sub(&c->ls->targets[h->out_target].outstanding, 1);
+		px_target_release(c->ls, h->out_target);
 	h->out_target = -1;
 }
 
@@ -376,17 +376,26 @@ static int upstream_start(struct conn *c, int avoid)
 {
 	struct px_http *h = c->http;
 	struct px_listener *l = c->ls;
-	int t;
+	int t = -1;
 
-	if (h->us != U_NONE && (!l->max_requests ||
-				atomic_load(&l->targets[c->target].outstanding) < l->max_requests))
+	release_target(c);
+	/* the place in flight is taken before anything else, in one atomic
+	 * step, so workers racing for the last one cannot both get it */
+	if (h->us != U_NONE && px_target_reserve(l, c->target) == 0) {
 		t = c->target;
-	else {
+	} else {
 		if (h->us != U_NONE)
 			upstream_drop(c);
-		if ((t = px_pick_target(l, avoid, now_ms(c))) < 0)
+		for (size_t tries = 0; tries <= l->ntargets && t < 0; tries++) {
+			if ((t = px_pick_target(l, avoid, now_ms(c))) < 0)
+				return -1;
+			if (px_target_reserve(l, t) != 0)
+				t = -1; /* taken meanwhile by another worker: pick again */
+		}
+		if (t < 0)
 			return -1;
 		if (px_upstream_open(c, t) != 0) {
+			px_target_release(l, t);
 			px_target_failed(l, t, now_ms(c));
 			px_side_close(c->w->loop, &c->u);
 			return -2;
@@ -394,8 +403,6 @@ static int upstream_start(struct conn *c, int avoid)
 		h->us = U_CONNECTING;
 		h->dl_connect = now_ms(c) + (uint64_t)c->px->cfg.connect_timeout * 1000u;
 	}
-	release_target(c);
-	atomic_fetch_add(&l->targets[t].outstanding, 1);
 	h->out_target = t;
 	return 0;
 }

@@ -291,6 +291,10 @@ int px_upstream_connected(struct conn *c);
 int px_pick_target(struct px_listener *l, int avoid, uint64_t now_ms);
 void px_target_failed(struct px_listener *l, int t, uint64_t now_ms);
 void px_target_ok(struct px_listener *l, int t);
+/* Takes a place in flight on target t: 0, or -1 when it is at max_requests.
+ * Every place taken is given back with px_target_release. */
+int px_target_reserve(struct px_listener *l, int t);
+void px_target_release(struct px_listener *l, int t);
 
 /* http.c */
 void px_http_step(struct conn *c);
