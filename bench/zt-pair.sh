@@ -30,6 +30,7 @@ spec:
   identity: {cert: $PKI/server.crt, key: $PKI/server.key, bundle: $PKI/ca.crt}
   policy: $policy
   workers: ${ZT_WORKERS:-1}
+  tls: {resumption: ${ZT_RESUMPTION:-true}}
   limits: {maxConnections: 20000}
   listeners: [{name: in, mode: inbound, protocol: $mode, listen: "127.0.0.1:18443", forward: "127.0.0.1:18080"}]
 C
