@@ -10,7 +10,8 @@
  * (refused, timed out, or the TLS handshake failed) is ejected for
  * `ejectFor`, then tried again; one success clears its count. When every
  * target is ejected the one whose ejection ends first is used rather than
- * none (a guess beats a certain failure). Counters are atomics shared by
+ * none (a guess beats a certain failure). Addresses failing their active
+ * health checks (health.c) are skipped the same way. Counters are atomics shared by
  * the workers; a race costs at most a slightly uneven pick.
  */
 #include "proxy_int.h"
@@ -23,6 +24,8 @@ static int usable(struct px_listener *l, int t, uint64_t now)
 	uint64_t until = atomic_load_explicit(&tg->ejected_until, memory_order_relaxed);
 
 	if (until && now < until)
+		return 0;
+	if (atomic_load_explicit(&tg->hc_down, memory_order_relaxed))
 		return 0;
 	if (l->max_requests && atomic_load_explicit(&tg->outstanding, memory_order_relaxed) >= l->max_requests)
 		return 0;

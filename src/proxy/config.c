@@ -241,6 +241,47 @@ static int parse_balance(struct px_listener *l, json_t *o, const char *where, zt
 	return 0;
 }
 
+/* healthCheck: {path, interval, timeout, unhealthyAfter, healthyAfter} */
+static int parse_health(struct px_listener *l, json_t *o, const char *where, zt_err *e)
+{
+	static const char *const keys[] = { "path", "interval", "timeout", "unhealthyAfter",
+					    "healthyAfter", NULL };
+	char w[96];
+	const char *s;
+	long long n;
+	int r;
+
+	if (!o)
+		return 0;
+	snprintf(w, sizeof w, "%s.healthCheck", where);
+	if (!l->http)
+		return zt_err_set(e, ZT_EINVAL, "%s sends HTTP requests: it needs protocol: http", w);
+	if ((r = only_keys(o, keys, w, e)) != 0 || (r = get_str(o, "path", &s, 1, w, e)) != 0)
+		return r;
+	/* it goes into a request line: visible ASCII only, so nothing can be injected */
+	if (s[0] != '/' || strlen(s) >= sizeof l->hc.path)
+		return zt_err_set(e, ZT_EINVAL, "%s.path is a path starting with / (under %zu bytes)", w,
+				  sizeof l->hc.path);
+	for (const char *q = s; *q; q++)
+		if (*q <= 0x20 || *q >= 0x7f)
+			return zt_err_set(e, ZT_EINVAL, "%s.path holds a space or a control character", w);
+	snprintf(l->hc.path, sizeof l->hc.path, "%s", s);
+	if ((r = get_duration_in(o, w, "interval", 5, &l->hc.interval_ms, e)) != 0 ||
+	    (r = get_duration_in(o, w, "timeout", 2, &l->hc.timeout_ms, e)) != 0)
+		return r;
+	l->hc.interval_ms *= 1000;
+	l->hc.timeout_ms *= 1000;
+	if (l->hc.timeout_ms > l->hc.interval_ms)
+		return zt_err_set(e, ZT_EINVAL, "%s.timeout must not be longer than its interval", w);
+	if ((r = get_count_in(o, w, "unhealthyAfter", 2, 1, 100, &n, e)) != 0)
+		return r;
+	l->hc.unhealthy_after = (int)n;
+	if ((r = get_count_in(o, w, "healthyAfter", 1, 1, 100, &n, e)) != 0)
+		return r;
+	l->hc.healthy_after = (int)n;
+	return 0;
+}
+
 /* rateLimits: [{key: source|ip|listener, pathPrefix, requestsPerSecond, burst}] */
 static int parse_rates(struct px_listener *l, json_t *a, const char *where, zt_err *e)
 {
@@ -299,7 +340,7 @@ static int parse_listener(struct px_config *c, json_t *o, size_t idx, zt_err *e)
 	static const char *const keys[] = { "name", "mode", "protocol", "listen", "forward",
 					    "service", "upstream", "upstreams", "balance", "ejectAfter",
 					    "ejectFor", "maxRequests", "rateLimits", "expect", "serverCert",
-					    NULL };
+					    "healthCheck", NULL };
 	struct px_listener *l = &c->listeners[idx];
 	const char *name, *mode, *listen, *s;
 	char where[64];
@@ -402,7 +443,8 @@ static int parse_listener(struct px_config *c, json_t *o, size_t idx, zt_err *e)
 	}
 	if (json_object_get(o, "serverCert") && !l->edge)
 		return zt_err_set(e, ZT_EINVAL, "%s.serverCert belongs to edge listeners", where);
-	if ((r = parse_balance(l, o, where, e)) != 0)
+	if ((r = parse_balance(l, o, where, e)) != 0 ||
+	    (r = parse_health(l, json_object_get(o, "healthCheck"), where, e)) != 0)
 		return r;
 	return parse_rates(l, json_object_get(o, "rateLimits"), where, e);
 }

@@ -374,6 +374,7 @@ void zt_proxy_free(zt_proxy *px)
 {
 	if (!px)
 		return;
+	px_health_stop(px);
 	for (size_t w = 0; w < PX_MAX_WORKERS; w++) {
 		close_listeners(&px->workers[w]);
 		zt_loop_free(px->workers[w].loop);
@@ -685,6 +686,8 @@ int zt_proxy_run(zt_proxy *px, zt_err *e)
 	zt_timer_init(&px->watch, on_watch, px);
 	if ((r = zt_timer_set(px->loop, &px->watch, WATCH_MS)) != 0)
 		return zt_err_set(e, ZT_ENOMEM, "cannot arm the file watch");
+	if ((r = px_health_start(px, px->loop, e)) != 0)
+		return r;
 	/* signals go to the main thread: workers start with them blocked */
 	sigset_t all, old;
 	sigfillset(&all);

@@ -31,7 +31,11 @@ struct px_target {
 	_Atomic long outstanding;
 	_Atomic int failures;
 	_Atomic uint64_t ejected_until;
+	_Atomic int hc_down;     /* failed its active health checks (health.c) */
+	int hc_fails, hc_passes; /* in a row; the main thread's */
 };
+
+struct px_health; /* health.c */
 
 enum px_balance { PX_ROUND_ROBIN, PX_LEAST_REQUEST };
 
@@ -72,6 +76,12 @@ struct px_listener {
 	long max_requests;       /* in flight per target (http); 0: no limit */
 	struct px_rate_rule *rates; /* rateLimits (http) */
 	size_t nrates;
+	struct px_hc_config {     /* healthCheck (http); path "" when off */
+		char path[256];
+		int64_t interval_ms, timeout_ms;
+		int unhealthy_after, healthy_after;
+	} hc;
+	struct px_health *health;
 	char upstream_text[128];              /* forward or the first upstream, as configured */
 	char service[2049];                   /* inbound: destination for policy */
 	zt_spiffe_id *expect;                 /* outbound: who may answer (nexpect) */
@@ -295,6 +305,10 @@ void px_target_ok(struct px_listener *l, int t);
  * Every place taken is given back with px_target_release. */
 int px_target_reserve(struct px_listener *l, int t);
 void px_target_release(struct px_listener *l, int t);
+
+/* health.c: active checks on the main thread's loop */
+int px_health_start(zt_proxy *px, zt_loop *loop, zt_err *e);
+void px_health_stop(zt_proxy *px);
 
 /* http.c */
 void px_http_step(struct conn *c);

@@ -126,6 +126,26 @@ static void test_single_target_is_always_tried(void **state)
 	listener_free(l);
 }
 
+static void test_unhealthy_targets_are_skipped(void **state)
+{
+	struct px_listener *l = listener(3, PX_ROUND_ROBIN);
+
+	(void)state;
+	atomic_store(&l->targets[1].hc_down, 1);
+	for (int i = 0; i < 30; i++)
+		assert_int_not_equal(px_pick_target(l, -1, 1000), 1);
+	atomic_store(&l->targets[0].hc_down, 1);
+	atomic_store(&l->targets[2].hc_down, 1);
+	assert_true(px_pick_target(l, -1, 1000) >= 0); /* all down: one is still tried */
+	/* a place in flight is taken whole or not at all */
+	l->max_requests = 1;
+	assert_int_equal(px_target_reserve(l, 0), 0);
+	assert_int_equal(px_target_reserve(l, 0), -1);
+	px_target_release(l, 0);
+	assert_int_equal(px_target_reserve(l, 0), 0);
+	listener_free(l);
+}
+
 static void test_bucket_burst_refill_retry_after(void **state)
 {
 	struct px_ratelimit *rl = px_rl_new(10, 3); /* 10/s, burst 3 */
@@ -183,6 +203,7 @@ int main(void)
 		cmocka_unit_test(test_avoid_and_max_requests),
 		cmocka_unit_test(test_least_request_prefers_the_idle),
 		cmocka_unit_test(test_single_target_is_always_tried),
+		cmocka_unit_test(test_unhealthy_targets_are_skipped),
 		cmocka_unit_test(test_bucket_burst_refill_retry_after),
 		cmocka_unit_test(test_bucket_table_is_bounded),
 	};
