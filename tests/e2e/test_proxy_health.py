@@ -81,12 +81,14 @@ def test_outbound_checks_go_over_mutual_tls(start_proxy, upstream):  # noqa: F81
     out = {"name": "out", "mode": "outbound", "protocol": "http", "listen": addr(outp),
            "upstreams": [addr(inp), addr(dead), addr(other)],
            "expect": ["spiffe://example.org/ns/default/sa/server"],
-           "healthCheck": {**HC, "path": "/api/healthz"}}
+           # mTLS checks under ASan on a busy machine: room for slow handshakes
+           "healthCheck": {**HC, "path": "/api/healthz", "interval": "3s", "timeout": "3s"}}
     px = start_proxy(proxy_config([out], identity="client", policy=None), "out")
     down = lambda: {x["upstream"] for x in log_lines(px, "upstream unhealthy")}  # noqa: E731
-    assert wait_until(lambda: down() == {addr(dead), addr(other)}, 4), px.text()
+    assert wait_until(lambda: {addr(dead), addr(other)} <= down(), 8), px.text()
+    assert addr(inp) not in down(), px.text()
     assert "unexpected-peer" in next(x["reason"] for x in log_lines(px, "upstream unhealthy")
                                     if x["upstream"] == addr(other))
-    hc = [q for q in upstream.reqs() if q.path == "/api/healthz"]
+    hc = wait_until(lambda: [q for q in upstream.reqs() if q.path == "/api/healthz"], 8)
     assert hc and all(q.get("x-forwarded-client-cert").endswith(f";URI={CLIENT_ID}") for q in hc)
     assert not log_lines(px, "upstream healthy")  # the live one never went down

@@ -4,6 +4,7 @@ the full handshake travels with the session and holds only while the verified ch
 and only under the context (SVID, bundle) that made it.
 
 Reuses the fixtures of test_proxy_http.py (PKI, recording upstream, proxy processes)."""
+import datetime as dt
 import os
 import shutil
 import socket
@@ -13,7 +14,7 @@ import time
 import pytest
 
 from conftest import zt
-from proxy_helpers import free_port, wait_until
+from proxy_helpers import free_port, not_after, wait_until
 from test_proxy_http import (CLIENT_ID, SERVER_ID, TD, http_in, http_out, pki,  # noqa: F401
                              proxy_config, ssl_ctx, start_proxy, upstream)
 
@@ -56,7 +57,7 @@ def test_inbound_resumes_with_the_same_identity(start_proxy, upstream, pki):
     reqs = upstream.wait_requests(4)
     xfcc = [r.get("x-forwarded-client-cert") for r in reqs]
     assert len(set(xfcc)) == 1 and xfcc[0].endswith(f";URI={CLIENT_ID}"), xfcc
-    tls = [x.get("tls") for x in wait_until(lambda: len(conn_lines(px)) >= 4 and conn_lines(px), 3)]
+    tls = [x.get("tls") for x in wait_until(lambda: len(conn_lines(px)) >= 4 and conn_lines(px), 5)]
     assert tls == ["full", "resumed", "resumed", "resumed"], tls
     assert all(x["source"] == CLIENT_ID for x in conn_lines(px))
 
@@ -94,11 +95,11 @@ def test_a_ticket_dies_with_the_context_that_made_it(start_proxy, upstream, pki,
 
 def test_an_expired_chain_is_not_resumed(start_proxy, upstream, pki, tmp_path):
     """The client's SVID expires after the full handshake: its session must not carry it in."""
-    p = zt("ca", "issue", "--dir", pki / "ca", "--id", CLIENT_ID, "--ttl", "3s",
-           "--key-out", tmp_path / "short.key", "--out", tmp_path / "short.pem")
-    assert p.returncode == 0, p.stderr
     port = free_port()
     px = start_proxy(proxy_config([http_in(port, upstream.port)]), "in")
+    p = zt("ca", "issue", "--dir", pki / "ca", "--id", CLIENT_ID, "--ttl", "4s",
+           "--key-out", tmp_path / "short.key", "--out", tmp_path / "short.pem")
+    assert p.returncode == 0, p.stderr
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.load_verify_locations(str(pki / "bundle.pem"))
@@ -106,10 +107,12 @@ def test_an_expired_chain_is_not_resumed(start_proxy, upstream, pki, tmp_path):
     line, _, sess, _ = get_once(port, ctx)
     assert line == b"HTTP/1.1 200 OK"
     assert get_once(port, ctx, sess)[1]
-    time.sleep(4)
+    # past the SVID's notAfter (and the proxy's clock second), with a margin
+    left = (not_after(tmp_path / "short.pem") - dt.datetime.now(dt.timezone.utc)).total_seconds()
+    time.sleep(max(0.0, left + 1.2))
     with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
         get_once(port, ctx, sess)  # the full handshake it falls back to refuses the expired SVID
-    assert wait_until(lambda: any("expired" in x.get("end", "") for x in conn_lines(px)), 3), px.text()
+    assert wait_until(lambda: any("expired" in x.get("end", "") for x in conn_lines(px)), 5), px.text()
     assert len(upstream.reqs()) == 2
 
 
@@ -139,7 +142,9 @@ def test_outbound_resumes_and_still_checks_the_upstream(start_proxy, upstream, p
     tls_out = [x.get("tls") for x in
                wait_until(lambda: len(conn_lines(pout)) >= 3 and conn_lines(pout), 3)]
     assert tls_out == ["full", "resumed", "resumed"], tls_out
-    assert [x.get("tls") for x in conn_lines(pin)] == ["full", "resumed", "resumed"]
+    tls_in = [x.get("tls") for x in
+              wait_until(lambda: len(conn_lines(pin)) >= 3 and conn_lines(pin), 5)]
+    assert tls_in == ["full", "resumed", "resumed"], tls_in
     # a listener expecting another ID never gets a session to resume: always refused
     for i in range(2):
         s = socket.create_connection(("127.0.0.1", badp), timeout=5)
