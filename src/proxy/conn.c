@@ -161,7 +161,7 @@ static void log_conn(struct conn *c, const char *why)
 	       "source_ip", c->src, "destination", dest, "decision",
 	       c->allowed ? "allow" : "deny", "policy", c->policy,
 	       "bytes_in", in, "bytes_out", out, "duration_ms", dur, "worker", worker, "tls",
-	       c->resumed ? "resumed" : "full", "end", why, NULL);
+	       c->resumed == 2 ? "pooled" : c->resumed ? "resumed" : "full", "end", why, NULL);
 }
 
 void px_side_close(zt_loop *l, struct side *s)
@@ -294,6 +294,11 @@ static int watch(struct conn *c, struct side *s, unsigned want)
 	}
 	s->interest = want;
 	return 0;
+}
+
+int px_upstream_watch(struct conn *c)
+{
+	return watch(c, &c->u, 0);
 }
 
 /* Small writes go out at once: a proxy must not add Nagle's delay. */

@@ -15,9 +15,10 @@
  * The next request is read only once the response to this one is complete
  * (pipelining is answered in order).
  *
- * The upstream connection belongs to the client connection: it is opened
- * by the first request that is allowed and kept while both sides keep
- * their connections alive. Deadlines: the head must arrive within
+ * Each request picks its upstream address (balance.c) and takes an idle
+ * connection to it from the worker's pool (pool.c) or opens one; when the
+ * exchange ends, a connection the upstream keeps goes back to the pool.
+ * Deadlines: the head must arrive within
  * headerTimeout of its first byte, the body within bodyTimeout of the
  * head, the response head within responseTimeout of the request's end;
  * a connection doing nothing is closed at idleTimeout (docs/proxy.md).
@@ -66,6 +67,7 @@ struct px_http {
 	int status;          /* of the response begun towards the client; 0: none */
 	int decided;         /* 1 allow, 0 deny, -1 not decided (refused before) */
 	int out_target;      /* the target counting this request in flight, -1 none */
+	int last_target;     /* where this request went last (for the log), -1 none */
 	int retried;         /* this request was sent again after a failure */
 	zt_buf replay;       /* the head sent, while a retry is possible */
 	char policy[256];
@@ -194,7 +196,9 @@ static void log_exchange(struct conn *c, const char *end)
 		       h->method, "path", h->path, "host", h->host, "status", status, "decision",
 		       h->decided > 0 ? "allow" : h->decided == 0 ? "deny" : "none", "policy", h->policy,
 		       "audit", h->audit, "dry_run", h->dry_run, "upstream",
-		       l->inbound ? l->upstream_text : h->upstream[0] ? h->upstream : l->upstream_text,
+		       !l->inbound && h->upstream[0] ? h->upstream
+		       : h->last_target >= 0	      ? l->targets[h->last_target].text
+						      : l->upstream_text,
 		       "request_bytes", rqb, "response_bytes", rsb, "duration_ms", dur_s, "worker",
 		       worker, "end", end, NULL);
 	}
@@ -394,6 +398,16 @@ static int upstream_start(struct conn *c, int avoid)
 		}
 		if (t < 0)
 			return -1;
+		if (px_pool_take(c, t) == 0) { /* an idle connection of this worker: no handshake */
+			h->us = U_READY;
+			c->u.readable = c->u.writable = 1;
+			if (!l->inbound)
+				c->resumed = 2; /* its TLS side: the log says "pooled" */
+			if (c->u.ssl && zt_tls_peer_id(c->u.ssl))
+				snprintf(h->upstream, sizeof h->upstream, "%s", zt_tls_peer_id(c->u.ssl));
+			h->out_target = h->last_target = t;
+			return 0;
+		}
 		if (px_upstream_open(c, t) != 0) {
 			px_target_release(l, t);
 			px_target_failed(l, t, now_ms(c));
@@ -403,7 +417,7 @@ static int upstream_start(struct conn *c, int avoid)
 		h->us = U_CONNECTING;
 		h->dl_connect = now_ms(c) + (uint64_t)c->px->cfg.connect_timeout * 1000u;
 	}
-	h->out_target = t;
+	h->out_target = h->last_target = t;
 	return 0;
 }
 
@@ -453,6 +467,7 @@ static int take_request(struct conn *c)
 	h->status = 0;
 	h->decided = -1;
 	h->discard = h->dechunk = h->retried = 0;
+	h->last_target = -1;
 	h->replay.len = 0;
 	h->req_body = h->resp_bytes = 0;
 	h->t_start = now_ms(c);
@@ -826,8 +841,14 @@ static int finish_exchange(struct conn *c)
 	log_exchange(c, "done");
 	release_target(c);
 	h->replay.len = 0;
-	if (h->us != U_NONE && (!h->u_keep || h->uin.len)) /* extra bytes: the upstream is confused */
-		upstream_drop(c);
+	if (h->us != U_NONE && (!h->u_keep || h->uin.len || q_len(&h->uout))) {
+		upstream_drop(c); /* closing, or extra bytes: the upstream is confused */
+	} else if (h->us == U_READY) {
+		/* to the worker's pool: the next request of any client connection
+		 * may take it; what the pool cannot take is closed just below */
+		(void)px_pool_put(c);
+		upstream_drop(c); /* after a put c->u is empty: this only resets our state */
+	}
 	h->rq = RQ_HEAD;
 	h->rs = RS_IDLE;
 	h->scanned_req = 0;
@@ -1041,7 +1062,7 @@ static struct px_http *http_new(struct conn *c)
 	zt_buf_init(&h->uout.b, outmax);
 	zt_buf_init(&h->cout.b, outmax);
 	zt_buf_init(&h->replay, c->px->cfg.http.max_head + 8192);
-	h->out_target = -1;
+	h->out_target = h->last_target = -1;
 	h->last_io = now_ms(c);
 	/* the first request, too, has headerTimeout: a connection that says
 	 * nothing does not hold a place for idleTimeout */

@@ -557,6 +557,7 @@ static void *worker_main(void *arg)
 	close_listeners(w);
 	/* what the drain deadline (or a second signal) left open */
 	px_close_all(w, "closed at shutdown");
+	px_pool_close_all(w);       /* its idle upstream connections */
 	zt_crypto_thread_cleanup(); /* this thread's prepared signature contexts */
 	atomic_store(&w->done, 1);
 	zt_loop_wake(w->px->loop);

@@ -194,6 +194,8 @@ struct px_worker {
 	} acc[PX_MAX_LISTENERS]; /* px_on_accept's argument */
 	struct conn *conns;
 	size_t nconns;
+	struct px_idle *idle; /* idle upstream connections (pool.c) */
+	size_t nidle;
 	int listening;
 	_Atomic int done; /* its loop has returned */
 };
@@ -276,7 +278,8 @@ struct conn {
 	uint64_t start_ms, bytes_c2u, bytes_u2c;
 	int counted; /* holds a place in its identity's count */
 	int target;  /* index of the upstream target in use, -1 none */
-	int resumed; /* the (last) TLS handshake resumed a session */
+	int resumed; /* 1: the last TLS handshake resumed a session; 2: the upstream
+		      * connection came from the pool (no handshake) */
 	struct px_http *http; /* protocol: http, from the first request */
 	struct conn *prev, *next; /* the worker's open connections, for the end */
 };
@@ -294,6 +297,18 @@ ssize_t px_side_send(struct side *s, const uint8_t *p, size_t len);
 int px_upstream_open(struct conn *c, int t);
 /* the upstream socket's connect finished: 0, or -1 with it refused */
 int px_upstream_connected(struct conn *c);
+/* watches c's upstream socket (just taken from the pool) for c */
+int px_upstream_watch(struct conn *c);
+
+/* pool.c: a worker's idle upstream connections (HTTP) */
+struct px_idle;
+/* Gives c's upstream connection to its worker's pool: 0 (c->u is then
+ * empty), or -1 when it cannot be pooled (the caller closes it). */
+int px_pool_put(struct conn *c);
+/* Takes an idle connection to target t of c's listener, made under c's
+ * snapshot, into c->u: 0, or -1 when there is none. */
+int px_pool_take(struct conn *c, int t);
+void px_pool_close_all(struct px_worker *w);
 
 /* balance.c: choosing a target, and what its connections teach */
 /* The target for a new upstream connection, skipping `avoid` (-1: none)

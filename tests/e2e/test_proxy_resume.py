@@ -128,13 +128,19 @@ def test_resumption_can_be_turned_off(start_proxy, upstream, pki):
 
 
 def test_outbound_resumes_and_still_checks_the_upstream(start_proxy, upstream, pki):
+    """The inbound proxy closes idle connections after 1 s, so the outbound's pooled one is
+    gone (the pool sees the close) and each request after a pause needs a new connection,
+    which resumes the session."""
     inp, outp, badp = free_port(), free_port(), free_port()
-    pin = start_proxy(proxy_config([http_in(inp, upstream.port)]), "in")
+    pin = start_proxy(proxy_config([http_in(inp, upstream.port)], limits={"idleTimeout": "1s"}),
+                      "in")
     pout = start_proxy(proxy_config([http_out(outp, inp),
                                      http_out(badp, inp, expect=(f"spiffe://{TD}/ns/x/sa/y",),
                                               name="bad")],
                                     identity="client", policy=None), "out")
     for i in range(3):
+        if i:
+            time.sleep(1.6)  # the inbound proxy ends the idle pooled connection
         s = socket.create_connection(("127.0.0.1", outp), timeout=5)
         s.sendall(b"GET /api/o HTTP/1.1\r\nHost: svc.test\r\nConnection: close\r\n\r\n")
         assert s.recv(100).startswith(b"HTTP/1.1 200"), i
@@ -152,3 +158,46 @@ def test_outbound_resumes_and_still_checks_the_upstream(start_proxy, upstream, p
         assert s.recv(100).startswith(b"HTTP/1.1 502"), i
         s.close()
     assert len(upstream.reqs()) == 3
+
+
+def test_upstream_connections_are_pooled_per_worker(start_proxy, upstream, pki, tmp_path):
+    """A service opening a connection per request costs its sidecars one mTLS connection, not
+    one per request: the outbound proxy's worker pools the upstream connection. A new SVID (a
+    new snapshot) is not served by connections made under the old one."""
+    work = tmp_path / "w"
+    shutil.copytree(pki, work)
+    inp, outp = free_port(), free_port()
+    pin = start_proxy(proxy_config([http_in(inp, upstream.port)]), "in")
+    cfg = proxy_config([http_out(outp, inp)], identity="client", policy=None)
+    cfg = cfg.replace("cert: client.pem", f"cert: {work}/client.pem").replace(
+        "key: client.key", f"key: {work}/client.key").replace("  listeners:", "  workers: 1\n  listeners:")
+    pout = start_proxy(cfg, "out")
+
+    def request(i):
+        s = socket.create_connection(("127.0.0.1", outp), timeout=5)
+        s.sendall(b"GET /api/p%d HTTP/1.1\r\nHost: svc.test\r\nConnection: close\r\n\r\n" % i)
+        data = b""
+        while not data.endswith(b"}") and len(data) < 100000:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+        s.close()
+        assert data.startswith(b"HTTP/1.1 200"), (i, data[:100])
+
+    for i in range(6):
+        request(i)
+    assert len(upstream.reqs()) == 6
+    tls = [x.get("tls") for x in wait_until(lambda: len(conn_lines(pout)) >= 6 and conn_lines(pout), 5)]
+    assert tls == ["full"] + ["pooled"] * 5, tls
+    assert conn_lines(pin) == []  # the one mTLS connection from the outbound proxy is still open
+    # rotate the outbound proxy's SVID: new requests must not ride the old connection
+    p = zt("ca", "issue", "--dir", pki / "ca", "--id", CLIENT_ID, "--key-out", work / "c2.key",
+           "--out", work / "c2.pem")
+    assert p.returncode == 0, p.stderr
+    os.replace(work / "c2.key", work / "client.key")
+    os.replace(work / "c2.pem", work / "client.pem")
+    assert wait_until(lambda: any("reloaded" in x.get("msg", "") for x in pout.lines()), 5), pout.text()
+    request(6)
+    last = wait_until(lambda: len(conn_lines(pout)) >= 7 and conn_lines(pout)[6], 5)
+    assert last["tls"] in ("full", "resumed") and last["tls"] != "pooled", last
