@@ -143,6 +143,15 @@ int zt_loop_mod(zt_loop *l, int fd, unsigned events, zt_err *e)
 	return 0;
 }
 
+int zt_loop_rebind(zt_loop *l, int fd, zt_io_fn fn, void *arg, zt_err *e)
+{
+	if (fd < 0 || (size_t)fd >= l->max_fds || !l->h[fd].used)
+		return zt_err_set(e, ZT_ENOENT, "descriptor %d is not watched", fd);
+	l->h[fd].fn = fn;
+	l->h[fd].arg = arg;
+	return 0;
+}
+
 void zt_loop_del(zt_loop *l, int fd)
 {
 	if (fd < 0 || (size_t)fd >= l->max_fds || !l->h[fd].used)

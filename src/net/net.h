@@ -54,6 +54,12 @@ int zt_loop_add(zt_loop *l, int fd, unsigned events, zt_io_fn fn, void *arg,
 /* Changes what fd is watched for (0: nothing, but stays registered). */
 int zt_loop_mod(zt_loop *l, int fd, unsigned events, zt_err *e) ZT_MUST_CHECK;
 /*
+ * Hands fd to another handler, watched for the same events, without a
+ * system call. An event already fetched for fd in this iteration goes to
+ * the new handler, which must take a readiness it finds false in stride.
+ */
+int zt_loop_rebind(zt_loop *l, int fd, zt_io_fn fn, void *arg, zt_err *e) ZT_MUST_CHECK;
+/*
  * Stops watching fd (before closing it). Safe from inside any handler: an
  * event already fetched for fd in this iteration is dropped.
  */

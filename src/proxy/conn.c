@@ -296,9 +296,11 @@ static int watch(struct conn *c, struct side *s, unsigned want)
 	return 0;
 }
 
-int px_upstream_watch(struct conn *c)
+int px_upstream_rebind(struct conn *c)
 {
-	return watch(c, &c->u, 0);
+	zt_err e;
+
+	return zt_loop_rebind(c->w->loop, c->u.fd, on_io, c, &e);
 }
 
 /* Small writes go out at once: a proxy must not add Nagle's delay. */

@@ -19,8 +19,10 @@
  */
 #include "proxy_int.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define POOL_MAX 256          /* idle connections per worker */
 #define POOL_IDLE_MS 30000u   /* below the usual upstream keep-alive timeouts (60 s+) */
@@ -57,12 +59,23 @@ static void idle_close(struct px_idle *k)
 	free(k);
 }
 
-/* Any event on an idle connection ends it: a close, or bytes nobody asked for. */
+/*
+ * A byte or an end of stream on an idle connection ends it: a close, or
+ * bytes nobody asked for. An event fetched just before the connection was
+ * pooled may come here too (zt_loop_rebind): a socket with nothing to read
+ * stays in the pool.
+ */
 static void on_idle_io(zt_loop *l, int fd, unsigned events, void *arg)
 {
+	char b;
+	ssize_t n;
+
 	(void)l;
-	(void)fd;
-	(void)events;
+	if (!(events & ZT_EV_ERROR)) {
+		n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+	}
 	idle_close(arg);
 }
 
@@ -87,12 +100,10 @@ int px_pool_put(struct conn *c)
 			old = old->next;
 		idle_close(old);
 	}
-	zt_loop_del(w->loop, c->u.fd);
 	k->w = w;
 	k->l = c->ls;
 	k->target = c->target;
 	k->s = c->u;
-	k->s.interest = ZT_EV_READ;
 	k->snap = c->snap;
 	atomic_fetch_add(&k->snap->refs, 1);
 	zt_timer_init(&k->timer, on_idle_timeout, k);
@@ -104,7 +115,10 @@ int px_pool_put(struct conn *c)
 	memset(&c->u, 0, sizeof c->u);
 	c->u.fd = -1;
 	c->target = -1;
-	if (zt_loop_add(w->loop, k->s.fd, ZT_EV_READ, on_idle_io, k, &e) != 0 ||
+	/* the same registration, another handler: no epoll_ctl when it was
+	 * already waiting for reads, as an upstream between requests is */
+	if (zt_loop_mod(w->loop, k->s.fd, ZT_EV_READ, &e) != 0 ||
+	    zt_loop_rebind(w->loop, k->s.fd, on_idle_io, k, &e) != 0 ||
 	    zt_timer_set(w->loop, &k->timer, POOL_IDLE_MS) != 0) {
 		idle_close(k);
 		return 0; /* taken off the client connection either way */
@@ -123,13 +137,12 @@ int px_pool_take(struct conn *c, int t)
 		return -1;
 	idle_unlink(k);
 	zt_timer_cancel(k->w->loop, &k->timer);
-	zt_loop_del(k->w->loop, k->s.fd);
 	c->u = k->s;
-	c->u.interest = 0;
+	c->u.interest = ZT_EV_READ; /* what the pool watched it for */
 	c->target = t;
 	px_snap_put(k->snap);
 	free(k);
-	if (px_upstream_watch(c) != 0) {
+	if (px_upstream_rebind(c) != 0) {
 		px_side_close(c->w->loop, &c->u);
 		return -1;
 	}

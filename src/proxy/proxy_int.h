@@ -297,8 +297,8 @@ ssize_t px_side_send(struct side *s, const uint8_t *p, size_t len);
 int px_upstream_open(struct conn *c, int t);
 /* the upstream socket's connect finished: 0, or -1 with it refused */
 int px_upstream_connected(struct conn *c);
-/* watches c's upstream socket (just taken from the pool) for c */
-int px_upstream_watch(struct conn *c);
+/* hands c's upstream socket (just taken from the pool) to c's handler */
+int px_upstream_rebind(struct conn *c);
 
 /* pool.c: a worker's idle upstream connections (HTTP) */
 struct px_idle;
