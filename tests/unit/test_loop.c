@@ -72,6 +72,31 @@ static void test_readiness(void **state)
 	zt_loop_free(l);
 }
 
+/* zt_loop_rebind hands a watched descriptor to another handler, events kept. */
+static void test_rebind(void **state)
+{
+	zt_loop *l = new_loop();
+	struct io_count a = { 0 }, b = { 0 };
+	int p[2];
+	zt_err e;
+
+	(void)state;
+	assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+	assert_int_equal(zt_loop_add(l, p[0], ZT_EV_READ, on_io, &a, &e), 0);
+	assert_int_equal(zt_loop_rebind(l, p[0], on_io, &b, &e), 0);
+	assert_int_equal(write(p[1], "y", 1), 1);
+	assert_int_equal(zt_loop_run_once(l, 1000, &e), 1);
+	assert_int_equal(a.reads, 0);
+	assert_int_equal(b.reads, 1);
+	assert_int_equal(b.buf[0], 'y');
+	zt_loop_del(l, p[0]);
+	assert_int_not_equal(zt_loop_rebind(l, p[0], on_io, &a, &e), 0); /* not watched */
+	assert_int_not_equal(zt_loop_rebind(l, -1, on_io, &a, &e), 0);
+	close(p[0]);
+	close(p[1]);
+	zt_loop_free(l);
+}
+
 /* A handler that deletes another descriptor whose event is already fetched:
  * that event must not run. */
 struct pair_ctx {
@@ -314,6 +339,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_readiness),
+		cmocka_unit_test(test_rebind),
 		cmocka_unit_test(test_delete_during_iteration),
 		cmocka_unit_test(test_timers_order_and_cancel),
 		cmocka_unit_test(test_timer_waits),
