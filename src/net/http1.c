@@ -1603,10 +1603,8 @@ int zt_http1_write_response(zt_buf *b, int status, const char *reason, size_t re
 	return write_fields(b, mark, out, e);
 }
 
-static int request_id_ok(const char *s)
+int zt_http1_request_id_ok(const char *s, size_t n)
 {
-	size_t n = strnlen(s, 129);
-
 	if (n == 0 || n > 128)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
@@ -1630,7 +1628,7 @@ int zt_http1_write_error(zt_buf *b, int status, const char *detail, const char *
 	if (status < 400 || status > 599)
 		return zt_err_rule(e, ZT_EINVAL, "http-write",
 				   "refusing to write error status %d: an error is 400..599", status);
-	if (request_id && !request_id_ok(request_id))
+	if (request_id && !zt_http1_request_id_ok(request_id, strnlen(request_id, 129)))
 		return wfail(b, mark, e, "X-Request-Id", request_id, strnlen(request_id, 129));
 	/* the detail is for people; nothing in it may be read as markup or controls */
 	for (i = 0; i < dlen; i++) {

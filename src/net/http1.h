@@ -262,6 +262,10 @@ int zt_http1_write_response(zt_buf *b, int status, const char *reason, size_t re
 int zt_http1_write_error(zt_buf *b, int status, const char *detail, const char *request_id,
 			 zt_err *e) ZT_MUST_CHECK;
 
+/* 1 when the n bytes are a request ID the writers take and the proxy keeps:
+ * 1..128 letters, digits, '-', '_', '.', ':'. */
+int zt_http1_request_id_ok(const char *s, size_t n);
+
 /* The standard reason phrase of a status ("Bad Request"); never NULL. */
 const char *zt_http1_reason(int status);
 

@@ -136,21 +136,6 @@ static void new_request_id(char *out, size_t outsz)
 		 (unsigned long long)(lo & 0xffffffffffffULL));
 }
 
-/* An X-Request-Id from a peer is kept when it is a plain token. */
-static int request_id_ok(const char *v, size_t n)
-{
-	if (n == 0 || n > 128)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = v[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      ch == '-' || ch == '_' || ch == '.' || ch == ':'))
-			return 0;
-	}
-	return 1;
-}
-
 static void copy_cut(char *dst, size_t dstsz, const char *src, size_t n)
 {
 	if (n >= dstsz)
@@ -491,7 +476,7 @@ static int take_request(struct conn *c)
 		const zt_http1_field *f = zt_http1_field_get(rq->fields, rq->nfields, "x-request-id", NULL);
 
 		/* an ID from a verified peer is kept; the internet's is not trusted */
-		if (f && !l->edge && request_id_ok(f->value, f->value_len))
+		if (f && !l->edge && zt_http1_request_id_ok(f->value, f->value_len))
 			copy_cut(h->id, sizeof h->id, f->value, f->value_len);
 		else
 			new_request_id(h->id, sizeof h->id);
