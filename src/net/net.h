@@ -163,7 +163,9 @@ SSL_CTX *zt_tls_edge_ctx_new(X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key, z
 
 /*
  * The outcome of the verification of a connection's peer, recorded by the
- * context's verify step: the peer's ID, or the reason it was refused.
+ * context's verify step: the peer's ID (owned by the SSL: copy it), or the
+ * reason it was refused (a per-thread copy, good after the SSL is freed,
+ * until the next call).
  */
 const char *zt_tls_peer_id(const SSL *ssl);
 const char *zt_tls_peer_error(const SSL *ssl);

@@ -418,10 +418,14 @@ const char *zt_tls_peer_id(const SSL *ssl)
 
 const char *zt_tls_peer_error(const SSL *ssl)
 {
+	static _Thread_local char buf[sizeof ((struct verdict *)0)->error];
 	const struct verdict *v = verdict_of(ssl);
 
-	if (v && !v->ok)
-		return v->error;
+	/* a copy: callers log the reason after they have freed the SSL */
+	if (v && !v->ok) {
+		snprintf(buf, sizeof buf, "%s", v->error);
+		return buf;
+	}
 	if (!v)
 		return "the peer presented no certificate";
 	return NULL;

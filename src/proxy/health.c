@@ -45,14 +45,11 @@ struct px_health {
 };
 
 /* pass: 1 passed, 0 failed, -1 abandoned (stopping: counts for nothing) */
-static void check_end(struct px_check *k, int pass, const char *reason)
+static void check_end(struct px_check *k, int pass, const char *why)
 {
 	struct px_health *hl = k->l->health;
 	struct px_target *tg = &k->l->targets[k->t];
-	char why[ZT_ERR_MSG_MAX + 64];
 
-	/* the reason may live in the check's SSL, freed below */
-	snprintf(why, sizeof why, "%s", reason);
 	zt_timer_cancel(k->loop, &k->timeout);
 	if (k->s.fd >= 0) {
 		zt_loop_del(k->loop, k->s.fd);

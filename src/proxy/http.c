@@ -854,15 +854,12 @@ static int finish_exchange(struct conn *c)
  * another target when there is one, if it may be sent twice; otherwise the
  * client gets `status`.
  */
-static void upstream_failed(struct conn *c, int status, const char *reason, unsigned flags)
+static void upstream_failed(struct conn *c, int status, const char *why, unsigned flags)
 {
 	struct px_http *h = c->http;
 	int failed = c->target, r;
-	char why[ZT_ERR_MSG_MAX + 64];
 	zt_err e;
 
-	/* the reason may live in the connection's SSL, which upstream_drop frees */
-	snprintf(why, sizeof why, "%s", reason);
 	zt_log(ZT_LOG_WARN, "upstream failed", "request_id", h->id, "listener", c->ls->name,
 	       "upstream", failed >= 0 ? c->ls->targets[failed].text : c->ls->upstream_text,
 	       "error", why, NULL);
