@@ -19,6 +19,7 @@ static const struct {
 	{ "bundle", zt_cmd_bundle, "bundle export                  publish the trust bundle (PEM or SPIFFE)" },
 	{ "policy", zt_cmd_policy, "policy check|eval|test         authorization policies: lint, decide, test" },
 	{ "proxy", zt_cmd_proxy, "proxy -c FILE                  the mTLS sidecar (L4; see docs/proxy.md)" },
+	{ "audit", zt_cmd_audit, "audit init|append|verify|...    the tamper-evident audit log (docs/audit.md)" },
 	{ "demo", zt_cmd_demo, "demo                           a trust domain, two SVIDs, verified" },
 };
 
