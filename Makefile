@@ -38,7 +38,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
 
-.PHONY: all run test unit unit-bins e2e asan fuzz bench bench-proxy deps depcheck clean
+.PHONY: all run test unit unit-bins e2e asan fuzz bench bench-proxy bench-audit deps depcheck clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/zt
@@ -102,6 +102,9 @@ build/bench_tls: bench/bench_tls.c $(BUILD)/libzt.a
 build/bench_policy: bench/bench_policy.c $(BUILD)/libzt.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libzt.a $(LIBS) -lm
 
+build/bench_audit: bench/bench_audit.c $(BUILD)/libzt.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libzt.a $(LIBS)
+
 bench: build/bench_identity build/bench_policy build/zt
 	@scripts/deps.sh bench
 	@bench/run-identity.sh
@@ -111,6 +114,10 @@ bench: build/bench_identity build/bench_policy build/zt
 bench-proxy: build/zt build/bench_tls
 	@scripts/deps.sh bench
 	@bench/run-proxy.sh
+
+# the audit log: durable appends, proofs and verification at 1M and 10M entries
+bench-audit: build/bench_audit build/zt
+	@bench/run-audit.sh
 
 clean:
 	rm -rf build build-asan build-fuzz

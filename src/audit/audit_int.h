@@ -22,7 +22,9 @@ typedef struct zt_audit_head {
 	uint8_t root[ZT_HASH_LEN];
 } zt_audit_head;
 
-/* The newer of the head's two valid slots; an empty file is the empty log. */
+/* One head slot: what the commit thread writes, and zt_audit_create the first time. */
+void zt_audit_head_encode(const zt_audit_head *h, uint8_t slot[ZT_AUDIT_HEAD_SLOT]);
+/* The newer of the head's two valid slots; neither valid (or none) is damage. */
 int zt_audit_head_read(int fd, zt_audit_head *h, zt_err *e) ZT_MUST_CHECK;
 /* 0, or -1 with errno (0 at end of file) when fewer than n bytes could be read. */
 int zt_audit_pread_all(int fd, void *buf, size_t n, uint64_t off);

@@ -42,7 +42,7 @@ static int put(const char *dir, const char *name, const void *data, size_t len, 
 
 int zt_audit_create(const char *dir, const char *origin, zt_err *e)
 {
-	static const char *const empty[] = {"entries", "index", "tree", "head", "checkpoints"};
+	static const char *const empty[] = {"entries", "index", "tree", "checkpoints"};
 	uint8_t hmac[ZT_HASH_LEN];
 	zt_note_key *k = NULL;
 	zt_buf b;
@@ -84,6 +84,19 @@ int zt_audit_create(const char *dir, const char *origin, zt_err *e)
 	for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++)
 		if ((r = put(dir, empty[i], "", 0, 0600, e)) != 0)
 			goto out;
+	/*
+	 * The head starts with a valid slot for the empty log, so that a torn
+	 * first commit still leaves one good slot: a head with none is damage.
+	 */
+	zt_audit_head h = {0};
+	uint8_t slot[ZT_AUDIT_HEAD_SLOT];
+	char p[ZT_AUDIT_PATH_MAX + 16];
+
+	zt_merkle_empty_root(h.root);
+	zt_audit_head_encode(&h, slot);
+	if ((r = zt_path_join(p, sizeof p, e, "%s/head", dir)) != 0 ||
+	    (r = zt_file_write(p, slot, sizeof slot, 0600, 0, e)) != 0)
+		goto out;
 	r = 0;
 out:
 	zt_wipe(hmac, sizeof hmac);

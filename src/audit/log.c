@@ -48,6 +48,7 @@ struct zt_audit {
 	zt_note_key *signer;
 
 	pthread_mutex_t mu;
+	pthread_mutex_t cp_mu; /* one checkpoint written at a time */
 	pthread_cond_t durable_cv, work_cv, space_cv;
 	zt_audit_head head;  /* the durable state */
 	uint64_t next_index; /* durable + committing + queued */
@@ -127,7 +128,7 @@ uint64_t zt_audit_get64(const uint8_t *p)
 /* ---- head ------------------------------------------------------------------- */
 
 /* Slot layout: "ZTAUDIT1", seq, size, bytes (8 bytes each, big-endian), root, SHA-256 of all that. */
-static void head_encode(const zt_audit_head *h, uint8_t slot[ZT_AUDIT_HEAD_SLOT])
+void zt_audit_head_encode(const zt_audit_head *h, uint8_t slot[ZT_AUDIT_HEAD_SLOT])
 {
 	memset(slot, 0, ZT_AUDIT_HEAD_SLOT);
 	memcpy(slot, ZT_AUDIT_HEAD_MAGIC, 8);
@@ -167,10 +168,10 @@ int zt_audit_head_read(int fd, zt_audit_head *h, zt_err *e)
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return zt_err_set(e, ZT_EIO, "cannot read the log's head: %s", strerror(errno));
-	if (n == 0) {
-		zt_merkle_empty_root(h->root);
-		return 0; /* a new log */
-	}
+	if (n == 0)
+		return zt_err_rule(e, ZT_EVERIFY, "damaged",
+				   "the log's head file is empty (zt audit init writes one); the log "
+				   "cannot be trusted as it is: restore it from a backup");
 	for (int i = 0; i < 2; i++)
 		ok[i] = (size_t)n >= (size_t)(i + 1) * ZT_AUDIT_HEAD_SLOT &&
 			head_decode(buf + i * ZT_AUDIT_HEAD_SLOT, &s[i]) == 0;
@@ -274,6 +275,32 @@ static int file_size(int fd, uint64_t *size)
 	return 0;
 }
 
+static int check_last_checkpoint(zt_audit *a, int fd, uint64_t off, size_t len, zt_err *e)
+{
+	char *note = malloc(len);
+	zt_checkpoint c;
+	size_t text = 0;
+	int r = 0;
+
+	if (!note)
+		return zt_err_set(e, ZT_ENOMEM, "out of memory");
+	if (zt_audit_pread_all(fd, note, len, off) != 0) {
+		free(note);
+		return zt_err_set(e, ZT_EIO, "cannot read the checkpoints file");
+	}
+	for (size_t i = len; i >= 2 && !text; i--)
+		if (note[i - 1] == '\n' && note[i - 2] == '\n')
+			text = i - 1;
+	if (text && zt_checkpoint_parse(note, text, &c, NULL) == 0 && c.size > a->head.size)
+		r = zt_err_rule(e, ZT_EVERIFY, "damaged",
+				"the log's head names %llu entries but a checkpoint was signed for "
+				"%llu: the head was replaced by an older one; run zt audit verify and "
+				"restore from a backup",
+				(unsigned long long)a->head.size, (unsigned long long)c.size);
+	free(note);
+	return r;
+}
+
 /* A checkpoint record torn by a crash was never published: cut it. */
 static int recover_checkpoints(zt_audit *a, int *cut, zt_err *e)
 {
@@ -283,6 +310,9 @@ static int recover_checkpoints(zt_audit *a, int *cut, zt_err *e)
 
 	if (file_size(fd, &size) != 0)
 		return zt_err_set(e, ZT_EIO, "cannot stat the checkpoints file: %s", strerror(errno));
+	uint64_t last = 0, last_len = 0;
+	int r;
+
 	while (off + 4 <= size) {
 		if (zt_audit_pread_all(fd, len, 4, off) != 0)
 			return zt_err_set(e, ZT_EIO, "cannot read the checkpoints file");
@@ -291,8 +321,17 @@ static int recover_checkpoints(zt_audit *a, int *cut, zt_err *e)
 
 		if (n == 0 || n > ZT_NOTE_MAX || off + 4 + n > size)
 			break;
+		last = off + 4;
+		last_len = n;
 		off += 4 + n;
 	}
+	/*
+	 * Never cut below a published checkpoint: a head older than the last
+	 * checkpoint is not a crash (checkpoints follow durable heads) but a
+	 * head put back by someone, and cutting would destroy signed entries.
+	 */
+	if (last_len && (r = check_last_checkpoint(a, fd, last, (size_t)last_len, e)) != 0)
+		return r;
 	if (off == size)
 		return 0;
 	if (ftruncate(fd, (off_t)off) != 0 || fdatasync(fd) != 0)
@@ -379,6 +418,7 @@ static void audit_free(zt_audit *a)
 	free(a->queue_leaf);
 	free(a->batch_leaf);
 	pthread_mutex_destroy(&a->mu);
+	pthread_mutex_destroy(&a->cp_mu);
 	pthread_cond_destroy(&a->durable_cv);
 	pthread_cond_destroy(&a->work_cv);
 	pthread_cond_destroy(&a->space_cv);
@@ -400,6 +440,7 @@ zt_audit *zt_audit_open(const char *dir, int mode, zt_err *e)
 	for (int i = 0; i < ZT_AUDIT_NFILES; i++)
 		a->fd[i] = -1;
 	pthread_mutex_init(&a->mu, NULL);
+	pthread_mutex_init(&a->cp_mu, NULL);
 	pthread_cond_init(&a->durable_cv, NULL);
 	pthread_cond_init(&a->work_cv, NULL);
 	pthread_cond_init(&a->space_cv, NULL);
@@ -530,7 +571,7 @@ static int commit_batch(zt_audit *a, size_t n, zt_audit_head *next, zt_err *e)
 	next->size = h->size + n;
 	next->bytes = h->bytes + a->batch.len;
 	zt_merkle_range_root(&a->range, next->root);
-	head_encode(next, slot);
+	zt_audit_head_encode(next, slot);
 	if (pwrite_all(a->fd[ZT_AUDIT_HEAD], slot, sizeof slot,
 		       (next->seq & 1) * ZT_AUDIT_HEAD_SLOT) != 0 ||
 	    fdatasync(a->fd[ZT_AUDIT_HEAD]) != 0)
@@ -801,6 +842,7 @@ int zt_audit_checkpoint(zt_audit *a, zt_buf *out, zt_err *e)
 
 	if (a->mode != ZT_AUDIT_WRITE || !a->signer)
 		return zt_err_set(e, ZT_ESTATE, "only the log's writer signs checkpoints");
+	pthread_mutex_lock(&a->cp_mu);
 	head_get(a, &h);
 	memset(&c, 0, sizeof c);
 	snprintf(c.origin, sizeof c.origin, "%s", a->origin);
@@ -831,6 +873,7 @@ int zt_audit_checkpoint(zt_audit *a, zt_buf *out, zt_err *e)
 		goto out;
 	r = zt_buf_append(out, note.p, note.len, e);
 out:
+	pthread_mutex_unlock(&a->cp_mu);
 	zt_buf_free(&text, 0);
 	zt_buf_free(&note, 0);
 	return r;
