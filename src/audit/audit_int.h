@@ -14,13 +14,25 @@
 enum { ZT_AUDIT_ENTRIES, ZT_AUDIT_INDEX, ZT_AUDIT_TREE, ZT_AUDIT_HEAD, ZT_AUDIT_CHECKPOINTS,
        ZT_AUDIT_NFILES };
 
-/* The commit record: the log's durable size, its entries' bytes and root. */
+/*
+ * The commit record: the log's durable size, its entries' bytes and root.
+ * `entries` is durable through `size`; `index` and `tree` only through
+ * `synced` (the entry that starts at byte `synced_bytes`): they are
+ * rebuilt from the entries after a crash, so the commit path needs
+ * one fsync fewer before the head.
+ */
 typedef struct zt_audit_head {
 	uint64_t seq;
 	uint64_t size;
 	uint64_t bytes;
+	uint64_t synced;
+	uint64_t synced_bytes;
 	uint8_t root[ZT_HASH_LEN];
 } zt_audit_head;
+
+/* index and tree are fsync'ed at least this often (entries, seconds). */
+#define ZT_AUDIT_SYNC_ENTRIES (1u << 16)
+#define ZT_AUDIT_SYNC_SECONDS 1.0
 
 /* One head slot: what the commit thread writes, and zt_audit_create the first time. */
 void zt_audit_head_encode(const zt_audit_head *h, uint8_t slot[ZT_AUDIT_HEAD_SLOT]);

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "audit/audit.h"
@@ -61,11 +62,20 @@ struct zt_audit {
 
 	/* the commit thread's own */
 	zt_merkle_range range;
+	double last_sync;
 	zt_buf batch;
 	uint8_t (*batch_leaf)[ZT_HASH_LEN];
 	size_t batch_cap;
 	zt_buf scratch;
 };
+
+static double mono_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
 
 static const char *const file_names[ZT_AUDIT_NFILES] = {"entries", "index", "tree", "head",
 						       "checkpoints"};
@@ -127,7 +137,10 @@ uint64_t zt_audit_get64(const uint8_t *p)
 
 /* ---- head ------------------------------------------------------------------- */
 
-/* Slot layout: "ZTAUDIT1", seq, size, bytes (8 bytes each, big-endian), root, SHA-256 of all that. */
+/*
+ * Slot layout: "ZTAUDIT1", seq, size, bytes, synced, synced_bytes (8 bytes
+ * each, big-endian), root, then the SHA-256 of those 80 bytes.
+ */
 void zt_audit_head_encode(const zt_audit_head *h, uint8_t slot[ZT_AUDIT_HEAD_SLOT])
 {
 	memset(slot, 0, ZT_AUDIT_HEAD_SLOT);
@@ -135,8 +148,10 @@ void zt_audit_head_encode(const zt_audit_head *h, uint8_t slot[ZT_AUDIT_HEAD_SLO
 	zt_audit_put64(slot + 8, h->seq);
 	zt_audit_put64(slot + 16, h->size);
 	zt_audit_put64(slot + 24, h->bytes);
-	memcpy(slot + 32, h->root, ZT_HASH_LEN);
-	zt_sha256(slot, 64, slot + 64);
+	zt_audit_put64(slot + 32, h->synced);
+	zt_audit_put64(slot + 40, h->synced_bytes);
+	memcpy(slot + 48, h->root, ZT_HASH_LEN);
+	zt_sha256(slot, 80, slot + 80);
 }
 
 static int head_decode(const uint8_t *slot, zt_audit_head *h)
@@ -145,13 +160,17 @@ static int head_decode(const uint8_t *slot, zt_audit_head *h)
 
 	if (memcmp(slot, ZT_AUDIT_HEAD_MAGIC, 8) != 0)
 		return -1;
-	zt_sha256(slot, 64, sum);
-	if (memcmp(sum, slot + 64, 32) != 0)
+	zt_sha256(slot, 80, sum);
+	if (memcmp(sum, slot + 80, 32) != 0)
 		return -1;
 	h->seq = zt_audit_get64(slot + 8);
 	h->size = zt_audit_get64(slot + 16);
 	h->bytes = zt_audit_get64(slot + 24);
-	memcpy(h->root, slot + 32, ZT_HASH_LEN);
+	h->synced = zt_audit_get64(slot + 32);
+	h->synced_bytes = zt_audit_get64(slot + 40);
+	memcpy(h->root, slot + 48, ZT_HASH_LEN);
+	if (h->synced > h->size || h->synced_bytes > h->bytes)
+		return -1;
 	return 0;
 }
 
@@ -341,51 +360,180 @@ static int recover_checkpoints(zt_audit *a, int *cut, zt_err *e)
 	return 0;
 }
 
+static int write_head(zt_audit *a, const zt_audit_head *h)
+{
+	uint8_t slot[ZT_AUDIT_HEAD_SLOT];
+
+	zt_audit_head_encode(h, slot);
+	if (pwrite_all(a->fd[ZT_AUDIT_HEAD], slot, sizeof slot, (h->seq & 1) * ZT_AUDIT_HEAD_SLOT) != 0 ||
+	    fdatasync(a->fd[ZT_AUDIT_HEAD]) != 0)
+		return -1;
+	return 0;
+}
+
+struct emit_ctx {
+	zt_buf *out;
+	int failed;
+};
+
+static void emit_node(void *ctx, unsigned level, uint64_t index, const uint8_t h[ZT_HASH_LEN])
+{
+	struct emit_ctx *c = ctx;
+
+	(void)level;
+	(void)index;
+	if (zt_buf_append(c->out, h, ZT_HASH_LEN, NULL) != 0)
+		c->failed = 1;
+}
+
+/*
+ * Rebuilds index and tree after `synced` from the entries (writers, after
+ * a crash): the head's root must come out, or the entries were damaged.
+ */
+static int rebuild(zt_audit *a, zt_err *e)
+{
+	zt_audit_head *h = &a->head;
+	uint64_t off = h->synced_bytes, i = h->synced;
+	zt_buf line, idx, nodes;
+	struct emit_ctx ec = {&nodes, 0};
+	uint8_t root[ZT_HASH_LEN];
+	int r = 0;
+
+	if (ftruncate(a->fd[ZT_AUDIT_INDEX], (off_t)(h->synced * 8)) != 0 ||
+	    ftruncate(a->fd[ZT_AUDIT_TREE],
+		      (off_t)(zt_merkle_node_count(h->synced) * ZT_HASH_LEN)) != 0)
+		return zt_err_set(e, ZT_EIO, "cannot cut index and tree to rebuild them: %s",
+				  strerror(errno));
+	if ((r = zt_merkle_range_load(&a->range, h->synced, node_from_fd, &a->fd[ZT_AUDIT_TREE],
+				      e)) != 0)
+		return r;
+	zt_buf_init(&line, ZT_AUDIT_ENTRY_MAX + 1);
+	zt_buf_init(&idx, SIZE_MAX / 2);
+	zt_buf_init(&nodes, SIZE_MAX / 2);
+	while (off < h->bytes) {
+		size_t want = ZT_AUDIT_ENTRY_MAX + 1;
+		uint8_t b8[8], leaf[ZT_HASH_LEN];
+
+		if (h->bytes - off < want)
+			want = (size_t)(h->bytes - off);
+		if ((r = zt_buf_reserve(&line, want, e)) != 0)
+			goto out;
+		if (zt_audit_pread_all(a->fd[ZT_AUDIT_ENTRIES], line.p, want, off) != 0) {
+			r = zt_err_set(e, ZT_EIO, "cannot read the entries to rebuild the tree");
+			goto out;
+		}
+		const uint8_t *nl = memchr(line.p, '\n', want);
+
+		if (!nl || i >= h->size) {
+			r = zt_err_rule(e, ZT_EVERIFY, "damaged",
+					"the entries after entry %llu do not match the head; run zt "
+					"audit verify and restore from a backup",
+					(unsigned long long)h->synced);
+			goto out;
+		}
+		zt_audit_put64(b8, off);
+		zt_merkle_leaf_hash(line.p, (size_t)(nl - line.p), leaf);
+		if ((r = zt_buf_append(&idx, b8, 8, e)) != 0)
+			goto out;
+		zt_merkle_range_push(&a->range, leaf, emit_node, &ec);
+		off += (uint64_t)(nl - line.p) + 1;
+		i++;
+	}
+	zt_merkle_range_root(&a->range, root);
+	if (ec.failed || i != h->size || memcmp(root, h->root, ZT_HASH_LEN) != 0) {
+		r = zt_err_rule(e, ZT_EVERIFY, "damaged",
+				"the entries after entry %llu do not lead to the head's root; run zt "
+				"audit verify and restore from a backup",
+				(unsigned long long)h->synced);
+		goto out;
+	}
+	if (pwrite_all(a->fd[ZT_AUDIT_INDEX], idx.p, idx.len, h->synced * 8) != 0 ||
+	    pwrite_all(a->fd[ZT_AUDIT_TREE], nodes.p, nodes.len,
+		       zt_merkle_node_count(h->synced) * ZT_HASH_LEN) != 0 ||
+	    fdatasync(a->fd[ZT_AUDIT_INDEX]) != 0 || fdatasync(a->fd[ZT_AUDIT_TREE]) != 0) {
+		r = zt_err_set(e, ZT_EIO, "cannot write the rebuilt index and tree: %s",
+			       strerror(errno));
+		goto out;
+	}
+	h->seq++;
+	h->synced = h->size;
+	h->synced_bytes = h->bytes;
+	if (write_head(a, h) != 0)
+		r = zt_err_set(e, ZT_EIO, "cannot write the log's head: %s", strerror(errno));
+out:
+	zt_buf_free(&line, 0);
+	zt_buf_free(&idx, 0);
+	zt_buf_free(&nodes, 0);
+	return r;
+}
+
 /*
  * Brings the files to the head's durable state: each must hold at least
- * what the head names (else data was lost, which no crash causes), and
- * anything beyond it was never acknowledged and is cut (writers only).
+ * what the head says is durable (else data was lost, which no crash
+ * causes), anything beyond it was never acknowledged and is cut, and index
+ * and tree are rebuilt past `synced` (writers only).
  */
 static int recover(zt_audit *a, zt_err *e)
 {
-	const uint64_t want[3] = {a->head.bytes, a->head.size * 8,
-				  zt_merkle_node_count(a->head.size) * ZT_HASH_LEN};
+	const zt_audit_head *h = &a->head;
+	const uint64_t need[3] = {h->bytes, h->synced * 8,
+				  zt_merkle_node_count(h->synced) * ZT_HASH_LEN};
+	const uint64_t full[3] = {h->bytes, h->size * 8, zt_merkle_node_count(h->size) * ZT_HASH_LEN};
+	uint64_t have[3];
 	uint8_t root[ZT_HASH_LEN];
 	int r, cut = 0;
 
 	for (int i = 0; i < 3; i++) {
-		uint64_t have;
-
-		if (file_size(a->fd[i], &have) != 0)
+		if (file_size(a->fd[i], &have[i]) != 0)
 			return zt_err_set(e, ZT_EIO, "cannot stat %s: %s", file_names[i],
 					  strerror(errno));
-		if (have < want[i])
+		if (have[i] < need[i])
 			return zt_err_rule(e, ZT_EVERIFY, "damaged",
 					   "the log's %s file has %llu bytes but its head says %llu "
 					   "entries need %llu: durable data was removed; run zt audit "
 					   "verify and restore from a backup",
-					   file_names[i], (unsigned long long)have,
-					   (unsigned long long)a->head.size,
-					   (unsigned long long)want[i]);
-		if (have > want[i] && a->mode == ZT_AUDIT_WRITE) {
-			if (ftruncate(a->fd[i], (off_t)want[i]) != 0 || fdatasync(a->fd[i]) != 0)
-				return zt_err_set(e, ZT_EIO, "cannot cut the torn tail of %s: %s",
-						  file_names[i], strerror(errno));
+					   file_names[i], (unsigned long long)have[i],
+					   (unsigned long long)h->size, (unsigned long long)need[i]);
+	}
+	if (a->mode == ZT_AUDIT_WRITE) {
+		if (have[0] > h->bytes) {
+			if (ftruncate(a->fd[0], (off_t)h->bytes) != 0 || fdatasync(a->fd[0]) != 0)
+				return zt_err_set(e, ZT_EIO, "cannot cut the torn tail of entries: %s",
+						  strerror(errno));
 			cut = 1;
 		}
+		if (h->synced < h->size) {
+			if ((r = rebuild(a, e)) != 0)
+				return r;
+			cut = 1;
+		} else {
+			for (int i = 1; i < 3; i++)
+				if (have[i] > full[i]) {
+					if (ftruncate(a->fd[i], (off_t)full[i]) != 0 ||
+					    fdatasync(a->fd[i]) != 0)
+						return zt_err_set(e, ZT_EIO,
+								  "cannot cut the torn tail of %s: %s",
+								  file_names[i], strerror(errno));
+					cut = 1;
+				}
+		}
+	} else if (have[1] < full[1] || have[2] < full[2]) {
+		return zt_err_rule(e, ZT_ESTATE, "recover",
+				   "the log's writer stopped without finishing its index and tree; "
+				   "open the log for writing once (zt audit checkpoint) to rebuild them");
 	}
-	if ((r = zt_merkle_range_load(&a->range, a->head.size, node_from_fd, &a->fd[ZT_AUDIT_TREE],
+	if ((r = zt_merkle_range_load(&a->range, h->size, node_from_fd, &a->fd[ZT_AUDIT_TREE],
 				      e)) != 0)
 		return r;
 	zt_merkle_range_root(&a->range, root);
-	if (memcmp(root, a->head.root, ZT_HASH_LEN) != 0)
+	if (memcmp(root, h->root, ZT_HASH_LEN) != 0)
 		return zt_err_rule(e, ZT_EVERIFY, "damaged",
 				   "the log's tree file does not lead to the root its head names; "
 				   "run zt audit verify to find what was changed");
-	if (a->head.size > 0) {
+	if (h->size > 0) {
 		uint8_t last;
 
-		if (zt_audit_pread_all(a->fd[ZT_AUDIT_ENTRIES], &last, 1, a->head.bytes - 1) != 0 ||
+		if (zt_audit_pread_all(a->fd[ZT_AUDIT_ENTRIES], &last, 1, h->bytes - 1) != 0 ||
 		    last != '\n')
 			return zt_err_rule(e, ZT_EVERIFY, "damaged",
 					   "the log's entries file does not end where its head says");
@@ -395,9 +543,9 @@ static int recover(zt_audit *a, zt_err *e)
 	if (cut) {
 		char size[24];
 
-		snprintf(size, sizeof size, "%llu", (unsigned long long)a->head.size);
-		zt_log(ZT_LOG_INFO, "audit log recovered: a torn tail was cut", "dir", a->dir,
-		       "size", size, NULL);
+		snprintf(size, sizeof size, "%llu", (unsigned long long)h->size);
+		zt_log(ZT_LOG_INFO, "audit log recovered: a torn tail was cut, index and tree rebuilt",
+		       "dir", a->dir, "size", size, NULL);
 	}
 	return 0;
 }
@@ -516,21 +664,6 @@ void zt_audit_close(zt_audit *a)
 
 /* ---- group commit ------------------------------------------------------------ */
 
-struct emit_ctx {
-	zt_buf *out;
-	int failed;
-};
-
-static void emit_node(void *ctx, unsigned level, uint64_t index, const uint8_t h[ZT_HASH_LEN])
-{
-	struct emit_ctx *c = ctx;
-
-	(void)level;
-	(void)index;
-	if (zt_buf_append(c->out, h, ZT_HASH_LEN, NULL) != 0)
-		c->failed = 1;
-}
-
 /* Writes one batch and makes it durable; the commit thread only. */
 static int commit_batch(zt_audit *a, size_t n, zt_audit_head *next, zt_err *e)
 {
@@ -538,7 +671,6 @@ static int commit_batch(zt_audit *a, size_t n, zt_audit_head *next, zt_err *e)
 	struct emit_ctx ec = {&a->scratch, 0};
 	uint64_t off = h->bytes;
 	size_t pos = 0;
-	uint8_t slot[ZT_AUDIT_HEAD_SLOT];
 
 	/* index: the offset of each entry, found from the newlines */
 	a->scratch.len = 0;
@@ -563,18 +695,28 @@ static int commit_batch(zt_audit *a, size_t n, zt_audit_head *next, zt_err *e)
 	if (pwrite_all(a->fd[ZT_AUDIT_TREE], a->scratch.p, a->scratch.len,
 		       zt_merkle_node_count(h->size) * ZT_HASH_LEN) != 0)
 		goto io;
-	if (fdatasync(a->fd[ZT_AUDIT_ENTRIES]) != 0 || fdatasync(a->fd[ZT_AUDIT_INDEX]) != 0 ||
-	    fdatasync(a->fd[ZT_AUDIT_TREE]) != 0)
+	if (fdatasync(a->fd[ZT_AUDIT_ENTRIES]) != 0)
 		goto io;
-	/* the commit record: only now does the new size exist */
 	next->seq = h->seq + 1;
 	next->size = h->size + n;
 	next->bytes = h->bytes + a->batch.len;
+	next->synced = h->synced;
+	next->synced_bytes = h->synced_bytes;
+	/*
+	 * index and tree can be rebuilt from the entries, so they are made
+	 * durable only now and then; the head says how far they are.
+	 */
+	if (a->stop || next->size - h->synced >= ZT_AUDIT_SYNC_ENTRIES ||
+	    mono_now() - a->last_sync >= ZT_AUDIT_SYNC_SECONDS) {
+		if (fdatasync(a->fd[ZT_AUDIT_INDEX]) != 0 || fdatasync(a->fd[ZT_AUDIT_TREE]) != 0)
+			goto io;
+		next->synced = next->size;
+		next->synced_bytes = next->bytes;
+		a->last_sync = mono_now();
+	}
+	/* the commit record: only now does the new size exist */
 	zt_merkle_range_root(&a->range, next->root);
-	zt_audit_head_encode(next, slot);
-	if (pwrite_all(a->fd[ZT_AUDIT_HEAD], slot, sizeof slot,
-		       (next->seq & 1) * ZT_AUDIT_HEAD_SLOT) != 0 ||
-	    fdatasync(a->fd[ZT_AUDIT_HEAD]) != 0)
+	if (write_head(a, next) != 0)
 		goto io;
 	return 0;
 io:
@@ -627,7 +769,22 @@ static void *commit_main(void *arg)
 		a->head = next;
 		pthread_cond_broadcast(&a->durable_cv);
 	}
+	/* a clean close leaves index and tree durable: nothing to rebuild */
+	zt_audit_head h = a->head;
+	int failed = a->failed;
+
 	pthread_mutex_unlock(&a->mu);
+	if (!failed && h.synced < h.size) {
+		h.seq++;
+		h.synced = h.size;
+		h.synced_bytes = h.bytes;
+		if (fdatasync(a->fd[ZT_AUDIT_INDEX]) == 0 && fdatasync(a->fd[ZT_AUDIT_TREE]) == 0 &&
+		    write_head(a, &h) == 0) {
+			pthread_mutex_lock(&a->mu);
+			a->head = h;
+			pthread_mutex_unlock(&a->mu);
+		}
+	}
 	return NULL;
 }
 

@@ -14,9 +14,10 @@
  * Parsing is strict about shape but not about hash lengths: a root or leaf
  * hash shorter than ZT_HASH_LEN is kept with its length, because a file
  * that claims a wrong root must be reported as "does not verify" (which is
- * what it is) and because RFC 9162 2.1.4.2 compares equal-size roots as
- * byte strings. Proof elements are node hashes and must be exactly
- * ZT_HASH_LEN bytes.
+ * what it is) and because two trees of equal size are consistent when
+ * their roots are equal as byte strings (the proof between them is empty,
+ * RFC 9162 2.1.4.1: SUBPROOF(m, D[m], true) = {}). Proof elements are node
+ * hashes and must be exactly ZT_HASH_LEN bytes.
  *
  * Output is pretty-printed with an indent of two spaces, members in the
  * order above, one object and a final newline: the layout of the test data.
@@ -82,8 +83,9 @@ static int get_u64(const json_t *obj, const char *name, uint64_t *out, zt_err *e
 
 	if (json_is_real(v))
 		return zt_err_rule(e, ZT_EPARSE, "proof-integer",
-				   "proof file: \"%s\" is %.17g; tree sizes and leaf indexes are "
-				   "whole numbers: write it without a fraction or exponent",
+				   "proof file: \"%s\" is written with a fraction or an exponent "
+				   "(%.17g); tree sizes and leaf indexes are whole numbers: write "
+				   "digits only, such as 42",
 				   name, json_real_value(v));
 	if (!json_is_integer(v))
 		return zt_err_rule(e, ZT_EPARSE, "proof-type",
@@ -190,8 +192,9 @@ static int get_proof(const json_t *obj, zt_audit_proof *p, zt_err *e)
 	if (n > ZT_MERKLE_MAX_PROOF)
 		return zt_err_rule(e, ZT_EPARSE, "proof-count",
 				   "proof file: \"proof\" has %zu hashes; a proof in a tree of "
-				   "up to 2^64 leaves has at most %d (RFC 9162 2.1.3), so this "
-				   "is not a proof zt or any RFC 9162 log produced",
+				   "up to 2^64 leaves has at most %d (RFC 9162 2.1.3): check "
+				   "that this is the file `zt audit prove` or `zt audit "
+				   "consistency` printed",
 				   n, ZT_MERKLE_MAX_PROOF);
 	for (i = 0; i < n; i++) {
 		snprintf(what, sizeof what, "\"proof\"[%zu]", i);
@@ -256,7 +259,7 @@ int zt_audit_proof_parse(const char *text, size_t len, zt_audit_proof *out, zt_e
 				len, ZT_PROOF_FILE_MAX);
 		goto out;
 	}
-	/* duplicates refused: two "root" members would let readers disagree */
+	/* JSON_REJECT_DUPLICATES: RFC 8259 4 leaves repeated names to each reader */
 	doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	if (!doc) {
 		/* jansson quotes the offending input: keep it printable */
@@ -266,6 +269,12 @@ int zt_audit_proof_parse(const char *text, size_t len, zt_audit_proof *out, zt_e
 					"proof file: line %d, column %d: %s; tree sizes and "
 					"leaf indexes must be at most 9223372036854775807 "
 					"(2^63-1)",
+					je.line, je.column, near);
+		else if (json_error_code(&je) == json_error_duplicate_key)
+			r = zt_err_rule(e, ZT_EPARSE, "proof-json",
+					"proof file: line %d, column %d: %s; each member may "
+					"appear once (two would let two readers see two "
+					"different proofs): remove the repeated one",
 					je.line, je.column, near);
 		else
 			r = zt_err_rule(e, ZT_EPARSE, "proof-json",
