@@ -70,12 +70,12 @@ int zt_merkle_root(zt_merkle_node_fn fn, void *ctx, uint64_t size, uint8_t out[Z
 /*
  * PATH(index, D[0:size]) (RFC 9162 2.1.3.1): writes *n hashes (at most
  * ZT_MERKLE_MAX_PROOF) of ZT_HASH_LEN bytes each to proof, from O(log size)
- * node reads. index < size.
+ * node reads. index < size, else ZT_EINVAL.
  */
 int zt_merkle_prove_inclusion(zt_merkle_node_fn fn, void *ctx, uint64_t index, uint64_t size,
 			      uint8_t proof[][ZT_HASH_LEN], size_t *n, zt_err *e) ZT_MUST_CHECK;
 
-/* PROOF(size1, D[0:size2]) (RFC 9162 2.1.4.1); 0 < size1 <= size2. */
+/* PROOF(size1, D[0:size2]) (RFC 9162 2.1.4.1); 0 < size1 <= size2, else ZT_EINVAL. */
 int zt_merkle_prove_consistency(zt_merkle_node_fn fn, void *ctx, uint64_t size1, uint64_t size2,
 				uint8_t proof[][ZT_HASH_LEN], size_t *n, zt_err *e) ZT_MUST_CHECK;
 
@@ -92,10 +92,10 @@ int zt_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t *lea
 
 /*
  * RFC 9162 2.1.4.2: 0 if `proof` proves that the tree of size1 leaves with
- * root1 is a prefix of the tree of size2 leaves with root2. As in
- * RFC 9162, size1 == size2 needs an empty proof and equal roots, and
- * size1 == 0 never verifies (a consistency proof from the empty tree says
- * nothing).
+ * root1 is a prefix of the tree of size2 leaves with root2. The cases the
+ * RFC's algorithm does not cover follow transparency-dev/merkle (and its
+ * test vectors): size1 == size2 needs an empty proof and byte-equal roots,
+ * and size1 == 0 never verifies (a proof from the empty tree says nothing).
  */
 int zt_merkle_verify_consistency(uint64_t size1, uint64_t size2, const uint8_t *root1,
 				 size_t root1_len, const uint8_t *root2, size_t root2_len,
@@ -157,7 +157,12 @@ typedef struct zt_audit_proof {
 
 #define ZT_PROOF_FILE_MAX 16384
 
-/* Parses a proof file; unknown members, wrong types, negative or fractional sizes, bad base64 and more than ZT_MERKLE_MAX_PROOF hashes are errors. */
+/*
+ * Parses a proof file (at most ZT_PROOF_FILE_MAX bytes, else ZT_ELIMIT).
+ * Unknown or duplicate members, wrong types, sizes that are negative,
+ * fractional or above 2^63-1, bad base64 and more than ZT_MERKLE_MAX_PROOF
+ * hashes are errors; "proof": null is an empty proof.
+ */
 int zt_audit_proof_parse(const char *text, size_t len, zt_audit_proof *out, zt_err *e) ZT_MUST_CHECK;
 /* Appends the JSON form (one object, a final newline) to out. */
 int zt_audit_proof_format(const zt_audit_proof *p, zt_buf *out, zt_err *e) ZT_MUST_CHECK;
@@ -193,8 +198,9 @@ void zt_note_key_free(zt_note_key *k);
 #define ZT_NOTE_MAX_SIGS 100   /* signature lines in a note we read */
 
 /*
- * Appends to out the note `text` (non-empty, ends with '\n', no blank line,
- * no control characters but '\n') followed by a blank line and k's
+ * Appends to out the note `text` (non-empty, ends with '\n', no blank line
+ * anywhere, including a first one, no control characters but '\n'; C2SP
+ * allows blank lines, zt's signer does not) followed by a blank line and k's
  * signature line "— <name> <base64(key id || signature)>".
  */
 int zt_note_sign(const zt_note_key *k, const char *text, size_t len, zt_buf *out,
@@ -212,7 +218,7 @@ int zt_note_open(const zt_note_key *k, const char *note, size_t len, size_t *tex
 
 /* The body of a C2SP tlog-checkpoint. */
 typedef struct zt_checkpoint {
-	char origin[256];
+	char origin[256]; /* at most 255 bytes */
 	uint64_t size;
 	uint8_t root[ZT_HASH_LEN];
 } zt_checkpoint;

@@ -373,6 +373,9 @@ int zt_note_sign(const zt_note_key *k, const char *text, size_t len, zt_buf *out
 				  k->name);
 	if ((r = text_ok(text, len, e)) != 0)
 		return r;
+	if (text[0] == '\n')
+		return zt_err_rule(e, ZT_EINVAL, "note-format",
+				   "a note's text must not start with a blank line");
 	for (size_t i = 0; i + 1 < len; i++)
 		if (text[i] == '\n' && text[i + 1] == '\n')
 			return zt_err_rule(e, ZT_EINVAL, "note-format",
@@ -467,8 +470,12 @@ int zt_note_open(const zt_note_key *k, const char *note, size_t len, size_t *tex
 		uint32_t id = (uint32_t)raw.p[0] << 24 | (uint32_t)raw.p[1] << 16 |
 			      (uint32_t)raw.p[2] << 8 | raw.p[3];
 
-		/* The first line that names our key decides (signed-note "Verification"). */
-		if (!found && id == k->id && name_len == strlen(k->name) &&
+		/*
+		 * Every line that names our key must verify (signed-note
+		 * "Verification"; Go's sumdb/note only checks the first, zt
+		 * rejects a note that carries any bad signature by its key).
+		 */
+		if (id == k->id && name_len == strlen(k->name) &&
 		    memcmp(name, k->name, name_len) == 0) {
 			if (raw.len != 4 + ED25519_SIG_LEN || !verify_sig(k, note, split, raw.p + 4)) {
 				r = zt_err_rule(e, ZT_EVERIFY, "note-signature",
