@@ -238,7 +238,7 @@ static int load_keys(zt_audit *a, zt_err *e)
 	}
 	snprintf(a->origin, sizeof a->origin, "%s", zt_note_key_name(pub));
 	zt_note_key_free(pub);
-	b.len = 0;
+	zt_buf_free(&b, 1); /* zt_file_read starts a new buffer */
 	if ((r = path_of(a, "hmac.key", p, sizeof p, e)) != 0)
 		goto out;
 	if (zt_file_read(p, 4096, &b, NULL) == 0) {
@@ -263,7 +263,7 @@ static int load_keys(zt_audit *a, zt_err *e)
 		goto out;
 	}
 	if (a->mode == ZT_AUDIT_WRITE) {
-		b.len = 0;
+		zt_buf_free(&b, 1);
 		if ((r = path_of(a, "log.key", p, sizeof p, e)) != 0 ||
 		    (r = zt_file_read(p, 4096, &b, e)) != 0)
 			goto out;

@@ -53,6 +53,14 @@ static int reader_fill(reader *rd, size_t need)
 	return rd->len >= need ? 0 : -1;
 }
 
+/* Like reader_fill, but settles for what the file has: the bytes available. */
+static size_t reader_fill_upto(reader *rd, size_t want)
+{
+	if (reader_fill(rd, want) != 0 && rd->len - rd->pos < want)
+		return rd->len - rd->pos;
+	return want;
+}
+
 static const uint8_t *reader_take(reader *rd, size_t n)
 {
 	const uint8_t *p;
@@ -168,10 +176,20 @@ static int load_stored(int fd, const zt_note_key *key, uint64_t log_size, target
 
 		memset(c, 0, sizeof *c);
 		if ((r = zt_checkpoint_open(key, note, n, &cp, e)) != 0) {
+			char claim[64] = "";
+			size_t text = 0;
+
+			/* name the size it claims, read without trusting it */
+			for (size_t k = n; k >= 2 && !text; k--)
+				if (note[k - 1] == '\n' && note[k - 2] == '\n')
+					text = k - 1;
+			if (text && zt_checkpoint_parse(note, text, &cp, NULL) == 0)
+				snprintf(claim, sizeof claim, ", claiming size %llu",
+					 (unsigned long long)cp.size);
 			retag(e, "checkpoint-signature");
-			r = zt_err_wrap(e, "stored checkpoint %zu (byte %llu of the checkpoints file) "
+			r = zt_err_wrap(e, "stored checkpoint %zu (byte %llu of the checkpoints file%s) "
 					   "was altered or replaced",
-					i, (unsigned long long)off);
+					i, (unsigned long long)off, claim);
 			goto out;
 		}
 		if (cp.size < prev) {
@@ -183,8 +201,9 @@ static int load_stored(int fd, const zt_note_key *key, uint64_t log_size, target
 		}
 		if (cp.size > log_size) {
 			r = zt_err_rule(e, ZT_EVERIFY, "truncated",
-					"stored checkpoint %zu signs %llu entries but the log has "
-					"%llu: entries %llu to %llu were removed",
+					"stored checkpoint %zu signs %llu entries but the log's head "
+					"names %llu: entries %llu to %llu were removed, or the head was "
+					"put back to an older one",
 					i, (unsigned long long)cp.size, (unsigned long long)log_size,
 					(unsigned long long)log_size, (unsigned long long)cp.size - 1);
 			goto out;
@@ -297,7 +316,8 @@ int zt_audit_verify(const char *dir, const zt_note_key *key, const char *const *
 			 (unsigned long long)cp.size);
 		nt++;
 	}
-	qsort(t, nt, sizeof *t, cmp_target);
+	if (nt > 1)
+		qsort(t, nt, sizeof *t, cmp_target);
 
 	ent.fd = fd[ZT_AUDIT_ENTRIES];
 	idx.fd = fd[ZT_AUDIT_INDEX];
@@ -313,12 +333,6 @@ int zt_audit_verify(const char *dir, const zt_note_key *key, const char *const *
 
 		/* every checkpoint of this size must sign the root recomputed so far */
 		for (; next < nt && t[next].size == i; next++) {
-			if (i == 0) {
-				r = zt_err_rule(e, ZT_EVERIFY, "checkpoint-root",
-						"%s signs an empty log; zt never signs one",
-						t[next].label);
-				goto out;
-			}
 			zt_merkle_range_root(&range, root);
 			if (memcmp(root, t[next].root, ZT_HASH_LEN) != 0) {
 				r = zt_err_rule(e, ZT_EVERIFY,
@@ -368,13 +382,22 @@ int zt_audit_verify(const char *dir, const zt_note_key *key, const char *const *
 
 		if (h.bytes - ent.off < want)
 			want = (size_t)(h.bytes - ent.off);
-		if (want == 0 || reader_fill(&ent, want) != 0) {
+		if (want > 0)
+			want = reader_fill_upto(&ent, want);
+		if (want == 0) {
 			r = zt_err_rule(e, ZT_EVERIFY, "damaged",
 					"the entries file ends before entry %llu", (unsigned long long)i);
 			goto out;
 		}
 		const uint8_t *p = ent.buf + ent.pos, *nl = memchr(p, '\n', want);
 
+		if (!nl && want < ZT_AUDIT_ENTRY_MAX + 1 && ent.off + want < h.bytes) {
+			r = zt_err_rule(e, ZT_EVERIFY, "damaged",
+					"the entries file ends inside entry %llu, before the %llu bytes "
+					"its head names: entries were removed or the file was cut",
+					(unsigned long long)i, (unsigned long long)h.bytes);
+			goto out;
+		}
 		if (!nl || nl == p || p[0] != '{' || nl[-1] != '}') {
 			r = zt_err_rule(e, ZT_EVERIFY, "entry-altered",
 					"entry %llu (byte %llu of the entries file) is not one line of "

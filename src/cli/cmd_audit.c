@@ -14,7 +14,8 @@
 #define U_APPEND                                                                         \
 	"zt audit append --dir DIR --actor ID --action NAME [--target T] [--decision D]\n" \
 	"                [--request-id R] [--detail K=V]... [--secret K=V]...\n"            \
-	"       zt audit append --dir DIR --stdin [--jobs N]   (events as JSON lines)"
+	"       zt audit append --dir DIR --stdin [--jobs N]   (events as JSON lines; N threads,\n" \
+	"                default 1: entries keep the input's order)"
 #define U_CHECKPOINT "zt audit checkpoint --dir DIR"
 #define U_PROVE "zt audit prove --dir DIR --index N [--size M]"
 #define U_CONSISTENCY "zt audit consistency --dir DIR --from OLD_SIZE [--to NEW_SIZE]"
@@ -233,7 +234,7 @@ static int audit_append(int argc, char **argv)
 	};
 	json_t *ev = NULL, *d = NULL, *s = NULL;
 	zt_audit *log = NULL;
-	uint64_t jobs = 8, index;
+	uint64_t jobs = 1, index;
 	zt_buf entry;
 	zt_err e;
 	int r;
