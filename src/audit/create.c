@@ -2,7 +2,8 @@
  * Creating a log: its directory, its keys and its empty files.
  *
  * log.key signs checkpoints and hmac.key hides secret values; both are
- * written 0600. Whoever holds log.key can sign any history, so checkpoints
+ * written 0600, and sealed under the key-encryption key when one is
+ * configured (crypto/seal.c). Whoever holds log.key can sign any history, so checkpoints
  * that others keep (auditors, witnesses) are what make rewriting
  * detectable: see docs/audit.md "Trust".
  */
@@ -40,6 +41,22 @@ static int put(const char *dir, const char *name, const void *data, size_t len, 
 	return zt_file_write(p, data, len, mode, ZT_WRITE_EXCL, e);
 }
 
+/* A secret file: sealed under the process's KEK when one is configured. */
+static int put_secret(const char *dir, const char *name, const char *label, const zt_buf *b,
+		      zt_err *e)
+{
+	zt_buf sealed;
+	int r;
+
+	if (!zt_kek_get())
+		return put(dir, name, b->p, b->len, 0600, e);
+	zt_buf_init(&sealed, 2 * ZT_SEAL_MAX);
+	if ((r = zt_seal(zt_kek_get(), label, b->p, b->len, &sealed, e)) == 0)
+		r = put(dir, name, sealed.p, sealed.len, 0600, e);
+	zt_buf_free(&sealed, 1);
+	return r;
+}
+
 int zt_audit_create(const char *dir, const char *origin, zt_err *e)
 {
 	static const char *const empty[] = {"entries", "index", "tree", "checkpoints"};
@@ -66,7 +83,7 @@ int zt_audit_create(const char *dir, const char *origin, zt_err *e)
 		goto out;
 	}
 	if ((r = zt_note_signer_format(k, &b, e)) != 0 || (r = zt_buf_append(&b, "\n", 1, e)) != 0 ||
-	    (r = put(dir, "log.key", b.p, b.len, 0600, e)) != 0)
+	    (r = put_secret(dir, "log.key", ZT_SEAL_LABEL_AUDIT_SIGNER, &b, e)) != 0)
 		goto out;
 	zt_buf_free(&b, 1);
 	zt_buf_init(&b, 4096);
@@ -79,7 +96,7 @@ int zt_audit_create(const char *dir, const char *origin, zt_err *e)
 	if ((r = zt_random(hmac, sizeof hmac, e)) != 0 ||
 	    (r = zt_base64_encode(hmac, sizeof hmac, 0, &b, e)) != 0 ||
 	    (r = zt_buf_append(&b, "\n", 1, e)) != 0 ||
-	    (r = put(dir, "hmac.key", b.p, b.len, 0600, e)) != 0)
+	    (r = put_secret(dir, "hmac.key", ZT_SEAL_LABEL_AUDIT_HMAC, &b, e)) != 0)
 		goto out;
 	for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++)
 		if ((r = put(dir, empty[i], "", 0, 0600, e)) != 0)

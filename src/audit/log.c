@@ -243,6 +243,11 @@ static int load_keys(zt_audit *a, zt_err *e)
 		goto out;
 	if (zt_file_read(p, 4096, &b, NULL) == 0) {
 		zt_buf raw;
+
+		if ((r = zt_unseal_in_place(&b, ZT_SEAL_LABEL_AUDIT_HMAC, e)) != 0) {
+			r = zt_err_wrap(e, "%s", p);
+			goto out;
+		}
 		const char *t = (const char *)b.p;
 		size_t n = b.len;
 
@@ -267,6 +272,10 @@ static int load_keys(zt_audit *a, zt_err *e)
 		if ((r = path_of(a, "log.key", p, sizeof p, e)) != 0 ||
 		    (r = zt_file_read(p, 4096, &b, e)) != 0)
 			goto out;
+		if ((r = zt_unseal_in_place(&b, ZT_SEAL_LABEL_AUDIT_SIGNER, e)) != 0) {
+			r = zt_err_wrap(e, "%s", p);
+			goto out;
+		}
 		if (!(a->signer = zt_note_signer_parse((const char *)b.p, b.len, e))) {
 			r = zt_err_wrap(e, "%s", p);
 			goto out;
@@ -495,6 +504,9 @@ static int recover(zt_audit *a, zt_err *e)
 					   file_names[i], (unsigned long long)have[i],
 					   (unsigned long long)h->size, (unsigned long long)need[i]);
 	}
+	/* before anything is cut: a head older than a signed checkpoint is refused */
+	if (a->mode == ZT_AUDIT_WRITE && (r = recover_checkpoints(a, &cut, e)) != 0)
+		return r;
 	if (a->mode == ZT_AUDIT_WRITE) {
 		if (have[0] > h->bytes) {
 			if (ftruncate(a->fd[0], (off_t)h->bytes) != 0 || fdatasync(a->fd[0]) != 0)
@@ -538,8 +550,6 @@ static int recover(zt_audit *a, zt_err *e)
 			return zt_err_rule(e, ZT_EVERIFY, "damaged",
 					   "the log's entries file does not end where its head says");
 	}
-	if (a->mode == ZT_AUDIT_WRITE && (r = recover_checkpoints(a, &cut, e)) != 0)
-		return r;
 	if (cut) {
 		char size[24];
 

@@ -20,6 +20,7 @@ static const struct {
 	{ "policy", zt_cmd_policy, "policy check|eval|test         authorization policies: lint, decide, test" },
 	{ "proxy", zt_cmd_proxy, "proxy -c FILE                  the mTLS sidecar (L4; see docs/proxy.md)" },
 	{ "audit", zt_cmd_audit, "audit init|append|verify|...    the tamper-evident audit log (docs/audit.md)" },
+	{ "kek", zt_cmd_kek, "kek generate|seal|id             the key-encryption key that seals keys at rest" },
 	{ "demo", zt_cmd_demo, "demo                           a trust domain, two SVIDs, verified" },
 };
 
@@ -47,6 +48,16 @@ int main(int argc, char **argv)
 		printf("zt %s\n", ZT_VERSION);
 		return ZT_EXIT_OK;
 	}
+	/* keys at rest: sealed under $ZT_KEK_FILE / $ZT_KEK when one is set */
+	uint8_t kek[ZT_KEK_LEN];
+	int found;
+	zt_err e;
+
+	if (zt_kek_load(NULL, kek, &found, &e) != 0)
+		return zt_cli_fail(&e, "key-encryption key", ZT_EXIT_FAIL);
+	if (found)
+		zt_kek_set(kek);
+	zt_wipe(kek, sizeof kek);
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 2, argv + 2);

@@ -42,14 +42,21 @@ EVP_PKEY *zt_key_generate(zt_err *e);
 
 /* Parses one private key in PEM (PKCS#8 or traditional). Caller frees. */
 EVP_PKEY *zt_key_parse_pem(const uint8_t *pem, size_t len, zt_err *e);
-/* Reads a private key file. Caller frees. */
+/* Reads a private key file, plain PEM or sealed (zt_key_store). Caller frees. */
 EVP_PKEY *zt_key_load(const char *path, zt_err *e);
 
 /*
- * Writes the private key as PKCS#8 PEM with mode 0600. Refuses to replace an
- * existing file (a key is never silently lost).
+ * Writes the private key as PKCS#8 PEM with mode 0600, for a key handed to
+ * a workload or another program. Refuses to replace an existing file (a
+ * key is never silently lost).
  */
 int zt_key_save(const char *path, EVP_PKEY *key, zt_err *e) ZT_MUST_CHECK;
+/*
+ * As zt_key_save, for a key zt itself keeps (a CA's): sealed under the
+ * process's key-encryption key when one is set (seal.c), so that it is
+ * never at rest in the clear.
+ */
+int zt_key_store(const char *path, EVP_PKEY *key, zt_err *e) ZT_MUST_CHECK;
 
 /* 1 if the certificate's public key is the public half of key. */
 int zt_key_matches_cert(EVP_PKEY *key, X509 *cert);
@@ -227,5 +234,52 @@ int zt_base64_decode(const char *in, size_t n, int url, zt_buf *out,
 
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void zt_hex(const uint8_t *in, size_t n, char *out);
+
+/* ---- secrets at rest (seal.c) ------------------------------------------- */
+
+#define ZT_KEK_LEN 32
+#define ZT_SEAL_MAX 65536 /* bytes of plaintext in one sealed secret */
+
+/*
+ * The key-encryption key (KEK): 32 bytes in base64, from the file at path,
+ * or with path NULL from $ZT_KEK itself or the file named by $ZT_KEK_FILE.
+ * *found is 0 (and 0 is returned) when none is configured.
+ */
+int zt_kek_load(const char *path, uint8_t kek[ZT_KEK_LEN], int *found, zt_err *e) ZT_MUST_CHECK;
+/* Writes a new random KEK to path (mode 0600, never over an existing file). */
+int zt_kek_generate(const char *path, zt_err *e) ZT_MUST_CHECK;
+/* The process's KEK: zt_key_store seals with it, zt_key_load unseals. NULL clears it. */
+void zt_kek_set(const uint8_t kek[ZT_KEK_LEN]);
+const uint8_t *zt_kek_get(void); /* NULL when none is set */
+/* The KEK's public ID: 8 hex digits of SHA-256("zt-kek-id" || KEK). */
+void zt_kek_id(const uint8_t kek[ZT_KEK_LEN], char out[9]);
+
+/*
+ * Seals n bytes under kek with AES-256-GCM, bound to `label` (what the
+ * secret is, 1-64 of a-z 0-9 . -), and appends the one-line text form
+ * "ztseal1:<label>:<KEK ID>:<nonce>:<ciphertext>\n" to out.
+ */
+int zt_seal(const uint8_t kek[ZT_KEK_LEN], const char *label, const uint8_t *pt, size_t n,
+	    zt_buf *out, zt_err *e) ZT_MUST_CHECK;
+/*
+ * Opens what zt_seal made, checking the label and the KEK ID first so that
+ * a wrong key or kind of secret is named as such; appends the plaintext to
+ * out (free it with zt_buf_free(out, 1)).
+ */
+int zt_unseal(const uint8_t kek[ZT_KEK_LEN], const char *label, const char *text, size_t n,
+	      zt_buf *out, zt_err *e) ZT_MUST_CHECK;
+/* 1 if text starts like a sealed secret. */
+int zt_sealed(const void *text, size_t n);
+/*
+ * If b holds a sealed secret, replaces it with the plaintext, opened with
+ * the process's KEK (none set: an error that says how to give it); plain
+ * contents are left as they are. b's memory is wiped when replaced.
+ */
+int zt_unseal_in_place(zt_buf *b, const char *label, zt_err *e) ZT_MUST_CHECK;
+
+/* What each kind of sealed secret is labelled, so that one cannot stand in for another. */
+#define ZT_SEAL_LABEL_KEY "private-key"
+#define ZT_SEAL_LABEL_AUDIT_SIGNER "audit-log-key"
+#define ZT_SEAL_LABEL_AUDIT_HMAC "audit-hmac-key"
 
 #endif /* ZT_CRYPTO_H */

@@ -58,6 +58,11 @@ EVP_PKEY *zt_key_load(const char *path, zt_err *e)
 
 	if (zt_file_read(path, ZT_PEM_MAX_BYTES, &b, e) != 0)
 		return NULL;
+	if (zt_unseal_in_place(&b, ZT_SEAL_LABEL_KEY, e) != 0) {
+		zt_buf_free(&b, 1);
+		zt_err_wrap(e, "%s", path);
+		return NULL;
+	}
 	k = zt_key_parse_pem(b.p, b.len, e);
 	zt_buf_free(&b, 1);
 	if (!k)
@@ -65,7 +70,7 @@ EVP_PKEY *zt_key_load(const char *path, zt_err *e)
 	return k;
 }
 
-int zt_key_save(const char *path, EVP_PKEY *key, zt_err *e)
+static int key_write(const char *path, EVP_PKEY *key, int seal, zt_err *e)
 {
 	BIO *bio = BIO_new(BIO_s_secmem());
 	char *data;
@@ -79,9 +84,30 @@ int zt_key_save(const char *path, EVP_PKEY *key, zt_err *e)
 		return zt_crypto_err(e, ZT_ECRYPTO, "cannot encode the private key");
 	}
 	n = BIO_get_mem_data(bio, &data);
-	r = zt_file_write(path, data, (size_t)n, 0600, ZT_WRITE_EXCL, e);
+	if (seal && zt_kek_get()) {
+		/* keys zt keeps are sealed whenever a KEK is configured */
+		zt_buf sealed;
+
+		zt_buf_init(&sealed, 2 * ZT_SEAL_MAX);
+		if ((r = zt_seal(zt_kek_get(), ZT_SEAL_LABEL_KEY, (const uint8_t *)data, (size_t)n,
+				 &sealed, e)) == 0)
+			r = zt_file_write(path, sealed.p, sealed.len, 0600, ZT_WRITE_EXCL, e);
+		zt_buf_free(&sealed, 1);
+	} else {
+		r = zt_file_write(path, data, (size_t)n, 0600, ZT_WRITE_EXCL, e);
+	}
 	BIO_free(bio); /* secure memory BIO: wiped on free */
 	return r;
+}
+
+int zt_key_save(const char *path, EVP_PKEY *key, zt_err *e)
+{
+	return key_write(path, key, 0, e);
+}
+
+int zt_key_store(const char *path, EVP_PKEY *key, zt_err *e)
+{
+	return key_write(path, key, 1, e);
 }
 
 int zt_key_matches_cert(EVP_PKEY *key, X509 *cert)

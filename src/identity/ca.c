@@ -256,7 +256,7 @@ static int new_signer(zt_ca *ca, int64_t ttl, zt_err *e)
 	/* key first: a certificate on disk without its key would be useless */
 	snprintf(rel, sizeof rel, "signing/%s.key", s->name);
 	if ((r = ca_path(ca, path, sizeof path, rel, e)) != 0 ||
-	    (r = zt_key_save(path, s->key, e)) != 0)
+	    (r = zt_key_store(path, s->key, e)) != 0)
 		goto fail;
 	snprintf(rel, sizeof rel, "signing/%s.pem", s->name);
 	if (!(one = sk_X509_new_null()) || !sk_X509_push(one, s->cert)) {
@@ -346,7 +346,7 @@ int zt_ca_init(const char *dir, const char *td, int64_t root_ttl, int64_t signin
 	    (r = zt_x509_sign(ca->root, ca->root_key, e)) != 0)
 		goto out;
 	if ((r = ca_path(ca, path, sizeof path, "root.key", e)) != 0 ||
-	    (r = zt_key_save(path, ca->root_key, e)) != 0)
+	    (r = zt_key_store(path, ca->root_key, e)) != 0)
 		goto out;
 	if (!(one = sk_X509_new_null()) || !sk_X509_push(one, ca->root)) {
 		r = zt_err_set(e, ZT_ENOMEM, "out of memory");
