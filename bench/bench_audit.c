@@ -246,16 +246,16 @@ static int cmd_proofs(const char *dir, int count)
 
 static int cmd_verify(const char *dir)
 {
-	uint64_t entries;
+	zt_audit_report rep;
 	zt_err e;
 	double t0 = now();
 
-	if (zt_audit_verify(dir, NULL, NULL, NULL, 0, NULL, NULL, &entries, &e) != 0)
+	if (zt_audit_verify(dir, NULL, NULL, NULL, 0, NULL, NULL, &rep, &e) != 0)
 		die("verify", &e);
 	double dt = now() - t0;
 
 	printf("verify entries=%llu seconds=%.2f entries_per_s=%.0f\n",
-	       (unsigned long long)entries, dt, (double)entries / dt);
+	       (unsigned long long)rep.entries, dt, (double)rep.entries / dt);
 	return 0;
 }
 

@@ -325,17 +325,24 @@ int zt_audit_checkpoint(zt_audit *a, zt_buf *out, zt_err *e) ZT_MUST_CHECK;
 
 typedef void (*zt_audit_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
+/* What zt_audit_verify checked. */
+typedef struct zt_audit_report {
+	uint64_t entries;     /* entries read and hashed */
+	uint64_t checkpoints; /* stored checkpoints whose signature and root checked out */
+	uint64_t given;       /* given checkpoints found consistent with the log */
+} zt_audit_report;
+
 /*
  * Verifies the log in dir from its files alone: recomputes the whole tree
  * from the entries, checks the stored index and tree against it, every
  * stored checkpoint's signature (by `key`, the verifier key the auditor
  * trusts) and root, and that each of the `n_old` given signed checkpoints
  * (old_notes[i], old_lens[i]) is consistent with the log. The first
- * problem found is in *e, naming the entry or checkpoint; *entries is
- * how many entries were read.
+ * problem found is in *e, naming the entry or checkpoint; *report says
+ * how far verification got (all of it on success).
  */
 int zt_audit_verify(const char *dir, const zt_note_key *key, const char *const *old_notes,
 		    const size_t *old_lens, size_t n_old, zt_audit_progress_fn progress,
-		    void *ctx, uint64_t *entries, zt_err *e) ZT_MUST_CHECK;
+		    void *ctx, zt_audit_report *report, zt_err *e) ZT_MUST_CHECK;
 
 #endif

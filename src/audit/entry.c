@@ -142,21 +142,28 @@ static int str_member(const json_t *obj, const char *key, size_t max, int requir
 	return 0;
 }
 
-static int depth_ok(json_t *v, int depth)
+/*
+ * Details nest at most DETAILS_DEPTH_MAX objects and arrays deep (the
+ * values inside them are no level), and hold text: a NUL in a key or a
+ * string (possible through the API) would not read back.
+ */
+static int details_ok(json_t *v, int depth)
 {
 	const char *k;
+	size_t kl, i;
 	json_t *c;
-	size_t i;
 
-	if (depth > DETAILS_DEPTH_MAX)
+	if ((json_is_object(v) || json_is_array(v)) && depth > DETAILS_DEPTH_MAX)
 		return 0;
+	if (json_is_string(v))
+		return strlen(json_string_value(v)) == json_string_length(v);
 	if (json_is_object(v)) {
-		json_object_foreach(v, k, c)
-			if (!depth_ok(c, depth + 1))
+		json_object_keylen_foreach(v, k, kl, c)
+			if (strlen(k) != kl || !details_ok(c, depth + 1))
 				return 0;
 	} else if (json_is_array(v)) {
 		json_array_foreach(v, i, c)
-			if (!depth_ok(c, depth + 1))
+			if (!details_ok(c, depth + 1))
 				return 0;
 	}
 	return 1;
@@ -166,15 +173,16 @@ static int depth_ok(json_t *v, int depth)
 static int check_members(json_t *o, int stored, zt_err *e)
 {
 	const char *k, *s;
+	size_t kl;
 	json_t *v;
 	int r;
 
 	if (!json_is_object(o))
 		return zt_err_rule(e, ZT_EINVAL, "entry-schema", "an audit event must be a JSON object");
-	json_object_foreach(o, k, v) {
-		if (strcmp(k, "time") && strcmp(k, "actor") && strcmp(k, "action") &&
+	json_object_keylen_foreach(o, k, kl, v) {
+		if (strlen(k) != kl || (strcmp(k, "time") && strcmp(k, "actor") && strcmp(k, "action") &&
 		    strcmp(k, "target") && strcmp(k, "decision") && strcmp(k, "request_id") &&
-		    strcmp(k, "details") && (stored || strcmp(k, "secrets")))
+		    strcmp(k, "details") && (stored || strcmp(k, "secrets"))))
 			return zt_err_rule(e, ZT_EINVAL, "entry-schema",
 					   "unknown member \"%s\" in an audit event; the members are "
 					   "time, actor, action, target, decision, request_id, "
@@ -230,9 +238,10 @@ static int check_members(json_t *o, int stored, zt_err *e)
 					   "a stored entry's time must have milliseconds (%s)", canon);
 	}
 	v = json_object_get(o, "details");
-	if (v && (!json_is_object(v) || !depth_ok(v, 1)))
+	if (v && (!json_is_object(v) || !details_ok(v, 1)))
 		return zt_err_rule(e, ZT_EINVAL, "entry-schema",
-				   "the event's details must be a JSON object nested at most %d deep",
+				   "the event's details must be a JSON object of text (no NUL "
+				   "characters) nested at most %d deep",
 				   DETAILS_DEPTH_MAX);
 	return 0;
 }
@@ -328,7 +337,8 @@ int zt_audit_entry_check(const char *p, size_t len, zt_err *e)
 	json_t *o;
 	int r;
 
-	if (len == 0 || len > ZT_AUDIT_ENTRY_MAX || memchr(p, '\n', len))
+	if (len == 0 || len > ZT_AUDIT_ENTRY_MAX || memchr(p, '\n', len) || p[0] != '{' ||
+	    p[len - 1] != '}')
 		return zt_err_rule(e, ZT_EINVAL, "entry-schema",
 				   "a stored entry is one line of 1-%d bytes", ZT_AUDIT_ENTRY_MAX);
 	if (!(o = json_loadb(p, len, JSON_REJECT_DUPLICATES, &je)))

@@ -254,7 +254,7 @@ static int node_at(void *ctx, unsigned level, uint64_t index, uint8_t out[ZT_HAS
 
 int zt_audit_verify(const char *dir, const zt_note_key *key, const char *const *old_notes,
 		    const size_t *old_lens, size_t n_old, zt_audit_progress_fn progress,
-		    void *ctx, uint64_t *entries, zt_err *e)
+		    void *ctx, zt_audit_report *report, zt_err *e)
 {
 	int fd[ZT_AUDIT_NFILES] = {-1, -1, -1, -1, -1};
 	static const char *const names[ZT_AUDIT_NFILES] = {"entries", "index", "tree", "head",
@@ -269,7 +269,7 @@ int zt_audit_verify(const char *dir, const zt_note_key *key, const char *const *
 	uint64_t last_ok = 0;
 	int r;
 
-	*entries = 0;
+	memset(report, 0, sizeof *report);
 	for (int i = 0; i < ZT_AUDIT_NFILES; i++)
 		if ((r = open_in(dir, names[i], &fd[i], e)) != 0)
 			goto out;
@@ -348,6 +348,10 @@ int zt_audit_verify(const char *dir, const zt_note_key *key, const char *const *
 				goto out;
 			}
 			last_ok = i;
+			if (t[next].given)
+				report->given++;
+			else
+				report->checkpoints++;
 		}
 		if (i == h.size)
 			break;
@@ -429,7 +433,7 @@ int zt_audit_verify(const char *dir, const zt_note_key *key, const char *const *
 						(unsigned long long)(((v.bad_index + 1) << v.bad_level) - 1));
 			goto out;
 		}
-		*entries = i + 1;
+		report->entries = i + 1;
 		if (progress && (i + 1) % PROGRESS_EVERY == 0)
 			progress(ctx, i + 1, h.size);
 	}

@@ -565,7 +565,7 @@ static int audit_verify(int argc, char **argv)
 	zt_buf *notes = NULL;
 	const char **texts = NULL;
 	size_t *lens = NULL;
-	uint64_t entries;
+	zt_audit_report rep;
 	zt_err e;
 	int r;
 
@@ -593,15 +593,16 @@ static int audit_verify(int argc, char **argv)
 		lens[i] = notes[i].len;
 	}
 	if (zt_audit_verify(dir, k, texts, lens, ncps, isatty(2) ? show_progress : NULL, NULL,
-			    &entries, &e) != 0) {
+			    &rep, &e) != 0) {
 		if (isatty(2))
 			fputc('\n', stderr);
 		zt_cli_fail(&e, "audit verify", ZT_EXIT_FAIL);
 		goto out;
 	}
-	printf("ok: %llu entries, their tree and every stored checkpoint check out%s\n",
-	       (unsigned long long)entries,
-	       ncps ? "; the given checkpoints are consistent with the log" : "");
+	printf("ok: %llu entries and their tree, %llu stored checkpoints (signatures and roots), "
+	       "%llu given checkpoints consistent with the log\n",
+	       (unsigned long long)rep.entries, (unsigned long long)rep.checkpoints,
+	       (unsigned long long)rep.given);
 	r = ZT_EXIT_OK;
 out:
 	for (size_t i = 0; notes && i < ncps; i++)
@@ -758,8 +759,9 @@ static int audit_search(int argc, char **argv)
 	if (secret) {
 		if (!zt_audit_hmac_key(log)) {
 			zt_audit_close(log);
-			fprintf(stderr, "zt: audit search: --secret needs the log's hmac.key, which "
-					"cannot be read\n");
+			fprintf(stderr, "zt: audit search: [kek] --secret needs the log's hmac.key, "
+					"which cannot be read: it is missing, or sealed and "
+					"ZT_KEK_FILE (or ZT_KEK) is not set\n");
 			return ZT_EXIT_FAIL;
 		}
 		memcpy(f.secret_key, secret, (size_t)(eq - secret));
