@@ -245,8 +245,14 @@ static int load_keys(zt_audit *a, zt_err *e)
 		zt_buf raw;
 
 		if ((r = zt_unseal_in_place(&b, ZT_SEAL_LABEL_AUDIT_HMAC, e)) != 0) {
-			r = zt_err_wrap(e, "%s", p);
-			goto out;
+			if (a->mode == ZT_AUDIT_WRITE) {
+				r = zt_err_wrap(e, "%s", p);
+				goto out;
+			}
+			/* readers need the HMAC key only for search --secret */
+			r = 0;
+			zt_err_clear(e);
+			goto signer;
 		}
 		const char *t = (const char *)b.p;
 		size_t n = b.len;
@@ -267,6 +273,7 @@ static int load_keys(zt_audit *a, zt_err *e)
 		r = zt_err_set(e, ZT_EIO, "cannot read %s; a writer needs the log's HMAC key", p);
 		goto out;
 	}
+signer:
 	if (a->mode == ZT_AUDIT_WRITE) {
 		zt_buf_free(&b, 1);
 		if ((r = path_of(a, "log.key", p, sizeof p, e)) != 0 ||

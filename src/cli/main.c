@@ -53,7 +53,10 @@ int main(int argc, char **argv)
 	int found;
 	zt_err e;
 
-	if (zt_kek_load(NULL, kek, &found, &e) != 0)
+	int making_kek = argc > 2 && strcmp(argv[1], "kek") == 0 && strcmp(argv[2], "generate") == 0;
+
+	found = 0;
+	if (!making_kek && zt_kek_load(NULL, kek, &found, &e) != 0)
 		return zt_cli_fail(&e, "key-encryption key", ZT_EXIT_FAIL);
 	if (found)
 		zt_kek_set(kek);

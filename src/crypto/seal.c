@@ -244,6 +244,12 @@ int zt_unseal(const uint8_t kek[ZT_KEK_LEN], const char *label, const char *text
 	}
 	size_t pt_len = ct.len - TAG_LEN;
 
+	if (pt_len > ZT_SEAL_MAX) {
+		r = zt_err_rule(e, ZT_ELIMIT, "sealed", "a sealed secret holds at most %d bytes",
+				ZT_SEAL_MAX);
+		goto done;
+	}
+
 	if ((r = zt_buf_reserve(out, pt_len + 1, e)) != 0)
 		goto done;
 	if (gcm(0, kek, nonce.p, text, (size_t)(end - text), ct.p, pt_len, out->p + out->len,
