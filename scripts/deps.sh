@@ -7,6 +7,9 @@ PKGS=(
   build-essential clang llvm libclang-rt-14-dev pkg-config
   libssl-dev openssl libjansson-dev libyaml-dev libcmocka-dev
   python3 python3-pytest curl ca-certificates
+  # interop peers of the audit log and sealed keys: Go's reference signed-note and
+  # tlog code, and python-cryptography (Ed25519, AES-GCM) in the end-to-end tests
+  golang-go golang-golang-x-mod-dev python3-cryptography
 )
 
 # only for `make bench`: the peers and the load generator
