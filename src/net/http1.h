@@ -266,6 +266,9 @@ int zt_http1_write_error(zt_buf *b, int status, const char *detail, const char *
  * 1..128 letters, digits, '-', '_', '.', ':'. */
 int zt_http1_request_id_ok(const char *s, size_t n);
 
+/* A new request ID: a random per-thread prefix and a counter, as a UUID (37 bytes with the NUL). */
+void zt_http1_request_id_new(char *out, size_t outsz);
+
 /* The standard reason phrase of a status ("Bad Request"); never NULL. */
 const char *zt_http1_reason(int status);
 

@@ -6,7 +6,10 @@
  */
 #include "net/http1_int.h"
 
+#include <openssl/rand.h>
+
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 /* ---- writing heads ------------------------------------------------------ */
@@ -222,4 +225,21 @@ int zt_http1_write_error(zt_buf *b, int status, const char *detail, const char *
 		return r;
 	}
 	return 0;
+}
+
+/* A request ID: a random per-thread prefix and a counter, as a UUID. */
+void zt_http1_request_id_new(char *out, size_t outsz)
+{
+	static _Thread_local uint64_t base[2];
+	static _Thread_local uint64_t seq;
+
+	if (!base[0] && !base[1] && RAND_bytes((unsigned char *)base, sizeof base) != 1)
+		base[0] = (uint64_t)(uintptr_t)&seq ^ (uint64_t)zt_now();
+	seq++;
+	uint64_t hi = base[0], lo = base[1] ^ seq;
+	/* version 4, variant 10 bits, as RFC 9562 5.4 lays them out */
+	snprintf(out, outsz, "%08llx-%04llx-4%03llx-%04llx-%012llx",
+		 (unsigned long long)(hi >> 32), (unsigned long long)((hi >> 16) & 0xffff),
+		 (unsigned long long)(hi & 0xfff), (unsigned long long)(0x8000 | ((lo >> 48) & 0x3fff)),
+		 (unsigned long long)(lo & 0xffffffffffffULL));
 }

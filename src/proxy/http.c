@@ -30,7 +30,6 @@
 #include <string.h>
 
 #include <openssl/err.h>
-#include <openssl/rand.h>
 
 enum rq { RQ_HEAD, RQ_BODY, RQ_DONE };
 enum rs { RS_IDLE, RS_HEAD, RS_BODY, RS_DONE };
@@ -117,23 +116,6 @@ static int q_append(struct q *q, const void *p, size_t n, zt_err *e)
 static uint64_t now_ms(struct conn *c)
 {
 	return zt_loop_now_ms(c->w->loop);
-}
-
-/* A request ID: a random per-thread prefix and a counter, as a UUID. */
-static void new_request_id(char *out, size_t outsz)
-{
-	static _Thread_local uint64_t base[2];
-	static _Thread_local uint64_t seq;
-
-	if (!base[0] && !base[1] && RAND_bytes((unsigned char *)base, sizeof base) != 1)
-		base[0] = (uint64_t)(uintptr_t)&seq ^ (uint64_t)zt_now();
-	seq++;
-	uint64_t hi = base[0], lo = base[1] ^ seq;
-	/* version 4, variant 10 bits, as RFC 9562 5.4 lays them out */
-	snprintf(out, outsz, "%08llx-%04llx-4%03llx-%04llx-%012llx",
-		 (unsigned long long)(hi >> 32), (unsigned long long)((hi >> 16) & 0xffff),
-		 (unsigned long long)(hi & 0xfff), (unsigned long long)(0x8000 | ((lo >> 48) & 0x3fff)),
-		 (unsigned long long)(lo & 0xffffffffffffULL));
 }
 
 static void copy_cut(char *dst, size_t dstsz, const char *src, size_t n)
@@ -460,7 +442,7 @@ static int take_request(struct conn *c)
 	h->in_flight = 1;
 	h->id[0] = '\0';
 	if (r != 0) {
-		new_request_id(h->id, sizeof h->id);
+		zt_http1_request_id_new(h->id, sizeof h->id);
 		snprintf(h->method, sizeof h->method, "-");
 		answer_error(c, rq->err_status ? rq->err_status : 400, e.msg);
 		zt_log(ZT_LOG_WARN, "request refused", "request_id", h->id, "listener", l->name,
@@ -479,7 +461,7 @@ static int take_request(struct conn *c)
 		if (f && !l->edge && zt_http1_request_id_ok(f->value, f->value_len))
 			copy_cut(h->id, sizeof h->id, f->value, f->value_len);
 		else
-			new_request_id(h->id, sizeof h->id);
+			zt_http1_request_id_new(h->id, sizeof h->id);
 	}
 	if (rq->authority)
 		copy_cut(h->host, sizeof h->host, rq->authority, rq->authority_len);
@@ -1206,7 +1188,7 @@ void px_http_timeout(struct conn *c)
 			snprintf(h->method, sizeof h->method, "-");
 			h->path[0] = h->host[0] = '\0';
 			h->decided = -1;
-			new_request_id(h->id, sizeof h->id);
+			zt_http1_request_id_new(h->id, sizeof h->id);
 		}
 		answer_error(c, 408, "the request head did not arrive within http.headerTimeout");
 	} else if (h->rq == RQ_BODY && h->dl_body && now >= h->dl_body) {
