@@ -94,6 +94,17 @@ void zt_loop_stop(zt_loop *l);
 void zt_loop_set_wake(zt_loop *l, zt_timer_fn fn, void *arg);
 void zt_loop_wake(zt_loop *l);
 
+/* ---- addresses ------------------------------------------------------------ */
+
+#include <sys/socket.h>
+
+/*
+ * Parses "IPv4:PORT" or "[IPv6]:PORT" (names are not resolved); port 0
+ * ("any", for listeners that pick one) only with any_port set.
+ */
+int zt_addr_parse(const char *s, int any_port, struct sockaddr_storage *ss, socklen_t *len,
+		  zt_err *e) ZT_MUST_CHECK;
+
 /* ---- TLS ----------------------------------------------------------------- */
 
 #include <openssl/ssl.h>
@@ -121,6 +132,9 @@ typedef struct zt_tls_opts {
 	EVP_PKEY *key;
 	zt_peer_verify_fn verify;
 	void *verify_arg;
+	int peer_optional;     /* servers: a client may come without a certificate
+				* (the API: people bring tokens); one it presents is
+				* judged by `verify` all the same */
 } zt_tls_opts;
 
 /*

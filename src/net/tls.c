@@ -338,7 +338,10 @@ SSL_CTX *zt_tls_ctx_new(const zt_tls_opts *o, zt_err *e)
 		SSL_CTX_sess_set_new_cb(ctx, client_new_session);
 		SSL_CTX_set_info_callback(ctx, on_info);
 	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_verify(ctx,
+			   SSL_VERIFY_PEER |
+				   (o->server && o->peer_optional ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
+			   NULL);
 	SSL_CTX_set_cert_verify_callback(ctx, verify_peer, NULL);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 				      SSL_MODE_RELEASE_BUFFERS);

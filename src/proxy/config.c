@@ -61,46 +61,6 @@ static int get_str(json_t *obj, const char *key, const char **out, int required,
 	return 0;
 }
 
-int px_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len, zt_err *e)
-{
-	char host[128];
-	const char *colon = strrchr(s, ':');
-	long port;
-	char *end;
-
-	memset(ss, 0, sizeof *ss);
-	if (!colon || colon == s || (size_t)(colon - s) >= sizeof host)
-		goto bad;
-	port = strtol(colon + 1, &end, 10);
-	if (*end || port < 1 || port > 65535)
-		goto bad;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-
-		host[strlen(host) - 1] = '\0';
-		if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
-			goto bad;
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons((uint16_t)port);
-		*len = sizeof *a6;
-	} else {
-		struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-
-		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-			goto bad;
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons((uint16_t)port);
-		*len = sizeof *a4;
-	}
-	return 0;
-bad:
-	return zt_err_set(e, ZT_EINVAL,
-			  "\"%.100s\" is not an address; write IPv4:PORT or [IPv6]:PORT (names are not resolved)",
-			  s);
-}
-
 /* `where` names the mapping in messages ("limits", "http") */
 static int get_duration_in(json_t *obj, const char *where, const char *key, int64_t dflt,
 			   int64_t *out, zt_err *e)
@@ -185,7 +145,7 @@ static int add_target(struct px_listener *l, const char *s, const char *where, c
 	if (l->ntargets == PX_MAX_TARGETS)
 		return zt_err_set(e, ZT_EINVAL, "%s.%s: at most %d addresses", where, field, PX_MAX_TARGETS);
 	t = &l->targets[l->ntargets];
-	if ((r = px_parse_addr(s, &t->addr, &t->len, e)) != 0)
+	if ((r = zt_addr_parse(s, 0, &t->addr, &t->len, e)) != 0)
 		return zt_err_wrap(e, "%s.%s", where, field);
 	snprintf(t->text, sizeof t->text, "%s", s);
 	if (!l->ntargets)
@@ -365,7 +325,7 @@ static int parse_listener(struct px_config *c, json_t *o, size_t idx, zt_err *e)
 		l->http = 1;
 	else if (s && strcmp(s, "tcp") != 0)
 		return zt_err_set(e, ZT_EINVAL, "%s.protocol is tcp (the default) or http", where);
-	if ((r = px_parse_addr(listen, &l->listen, &l->listen_len, e)) != 0)
+	if ((r = zt_addr_parse(listen, 0, &l->listen, &l->listen_len, e)) != 0)
 		return zt_err_wrap(e, "%s.listen", where);
 	l->port = (int)strtol(strrchr(listen, ':') + 1, NULL, 10);
 	if (strcmp(mode, "inbound") == 0) {
@@ -550,7 +510,7 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 		if ((r = only_keys(adm, admin_keys, "spec.admin", e)) != 0 ||
 		    (r = get_str(adm, "listen", &s, 1, "spec.admin", e)) != 0)
 			goto out;
-		if ((r = px_parse_addr(s, &c->admin, &c->admin_len, e)) != 0) {
+		if ((r = zt_addr_parse(s, 0, &c->admin, &c->admin_len, e)) != 0) {
 			zt_err_wrap(e, "spec.admin.listen");
 			goto out;
 		}

@@ -345,7 +345,6 @@ int px_config_load(struct px_config *c, const char *path, zt_err *e);
 /* The same from parsed documents (an array with one ProxyConfig). */
 int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e);
 void px_config_free(struct px_config *c);
-int px_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len, zt_err *e);
 
 /* admin.c: the /metrics and /ready listener, when configured */
 int px_admin_open(zt_proxy *px, zt_loop *l, const struct px_config *cfg, int *fdp, zt_err *e);
