@@ -1,7 +1,7 @@
 # zt — one binary, one library of modules. See README.md for the targets.
 #
 #   make            build build/zt
-#   make run        build and run the main job (zt demo)
+#   make run        build and run the main job (zt server --dev)
 #   make test       every test: unit, end-to-end, unit again under ASan+UBSan
 #   make fuzz       each fuzz target for FUZZ_SECONDS (clang, libFuzzer)
 #   make bench      identity benchmark beside `openssl speed`
@@ -25,9 +25,9 @@ endif
 CPPFLAGS := -D_GNU_SOURCE -Isrc
 CFLAGS   := -std=c11 $(WARN) $(HARDEN) $(OPT) $(EXTRA_CFLAGS)
 LDFLAGS  := -pie -Wl,-z,relro,-z,now,-z,noexecstack $(SANLD)
-LIBS     := -lssl -lcrypto -ljansson -lyaml
+LIBS     := -lssl -lcrypto -ljansson -lyaml -lsqlite3 -lpthread
 
-MODULES  := core crypto identity policy net proxy audit
+MODULES  := core crypto identity policy net proxy audit store server
 LIB_SRC  := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
 CLI_SRC  := $(wildcard src/cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -71,7 +71,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/testutil.o $(BUILD
 unit-bins: $(UNIT_BIN)
 
 run: $(BUILD)/zt
-	$(BUILD)/zt demo
+	$(BUILD)/zt server --dev
 
 test: depcheck
 	@scripts/test.sh
@@ -101,6 +101,9 @@ build/bench_tls: bench/bench_tls.c $(BUILD)/libzt.a
 
 build/bench_policy: bench/bench_policy.c $(BUILD)/libzt.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libzt.a $(LIBS) -lm
+
+build/bench_store: bench/bench_store.c $(BUILD)/libzt.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libzt.a $(LIBS)
 
 build/bench_audit: bench/bench_audit.c $(BUILD)/libzt.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libzt.a $(LIBS)

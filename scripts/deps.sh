@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential clang llvm libclang-rt-14-dev pkg-config
-  libssl-dev openssl libjansson-dev libyaml-dev libcmocka-dev
+  libssl-dev openssl libjansson-dev libyaml-dev libcmocka-dev libsqlite3-dev
   python3 python3-pytest curl ca-certificates
   # interop peers of the audit log and sealed keys: Go's reference signed-note and
   # tlog code, and python-cryptography (Ed25519, AES-GCM) in the end-to-end tests

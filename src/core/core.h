@@ -39,7 +39,8 @@
 	X(ZT_EEXIST, 7, "already exists")                               \
 	X(ZT_ENOENT, 8, "not found")                                    \
 	X(ZT_ELIMIT, 9, "limit exceeded")                               \
-	X(ZT_ESTATE, 10, "invalid state")
+	X(ZT_ESTATE, 10, "invalid state")                               \
+	X(ZT_ECONFLICT, 11, "conflict")
 
 enum zt_errcode {
 #define ZT_ERR_ENUM(name, val, text) name = val,
