@@ -47,5 +47,6 @@ int zt_cmd_policy(int argc, char **argv);
 int zt_cmd_proxy(int argc, char **argv);
 int zt_cmd_audit(int argc, char **argv);
 int zt_cmd_kek(int argc, char **argv);
+int zt_cmd_server(int argc, char **argv);
 
 #endif

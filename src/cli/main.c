@@ -19,6 +19,7 @@ static const struct {
 	{ "bundle", zt_cmd_bundle, "bundle export                  publish the trust bundle (PEM or SPIFFE)" },
 	{ "policy", zt_cmd_policy, "policy check|eval|test         authorization policies: lint, decide, test" },
 	{ "proxy", zt_cmd_proxy, "proxy -c FILE                  the mTLS sidecar (L4; see docs/proxy.md)" },
+	{ "server", zt_cmd_server, "server --dir DIR | --dev         the control plane: API, store, CA, audit (docs/api.md)" },
 	{ "audit", zt_cmd_audit, "audit init|append|verify|...    the tamper-evident audit log (docs/audit.md)" },
 	{ "kek", zt_cmd_kek, "kek generate|seal|id             the key-encryption key that seals keys at rest" },
 	{ "demo", zt_cmd_demo, "demo                           a trust domain, two SVIDs, verified" },

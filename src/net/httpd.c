@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 
 #include "net/httpd.h"
+#include "crypto/crypto.h"
 #include "net/net.h"
 
 #define HEAD_MAX (32u << 10)
@@ -343,6 +344,15 @@ static int serve_one(struct conn *c, zt_buf *in, const zt_peer_info *peer, int f
 		goto out;
 	size_t need = head->head_len + (size_t)head->content_length;
 
+	/*
+	 * The head's pointers point into `in`: make room for the whole body
+	 * now, once, and parse the head again in the buffer's final place.
+	 */
+	if (in->cap < need) {
+		if (zt_buf_reserve(in, need - in->len, NULL) != 0 ||
+		    zt_http1_parse_request(in->p, in->len, &lim, &scanned, head, &e) != 0)
+			goto out;
+	}
 	c->deadline = mono_ms() + h->o.body_timeout_ms;
 	while (in->len < need) {
 		if (zt_buf_reserve(in, need - in->len, NULL) != 0)
@@ -475,6 +485,7 @@ static void *conn_main(void *arg)
 out:
 	zt_buf_free(&in, 0);
 	conn_end(c);
+	zt_crypto_thread_cleanup(); /* the SVID checks' per-thread caches */
 	return NULL;
 }
 

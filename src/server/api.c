@@ -1,0 +1,1021 @@
+/*
+ * server/api.c: the /v1 API (docs/api.md). One function per resource;
+ * every request is authenticated (but health and the public bundle),
+ * authorized against role bindings, and every change is committed only
+ * after its audit entry is durable.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "server/server_int.h"
+
+#define SPEC_MAX_BYTES 65536
+#define SPEC_MAX_DEPTH 8
+#define SEGMENTS_MAX 10
+
+/* The hierarchy, top down: the path word for a collection and the object kind. */
+static const struct level {
+	const char *plural;
+	const char *kind;
+} levels[] = {{"orgs", "org"}, {"tenants", "tenant"}, {"workspaces", "workspace"},
+	      {"services", "service"}};
+
+#define NLEVELS (sizeof levels / sizeof levels[0])
+
+int srv_audit(srv *s, const zt_http_req *q, const char *principal, const char *action,
+	      const char *target, const char *decision, json_t *details, zt_err *e)
+{
+	json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:s}", "actor", principal[0] ? principal : "anonymous",
+			       "action", action, "target", target[0] ? target : "/", "decision",
+			       decision, "request_id", q->request_id);
+	zt_buf entry;
+	uint64_t index;
+	int r;
+
+	if (!ev) {
+		json_decref(details);
+		return zt_err_set(e, ZT_ENOMEM, "out of memory");
+	}
+	if (details)
+		json_object_set_new(ev, "details", details);
+	zt_buf_init(&entry, ZT_AUDIT_ENTRY_MAX + 1);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r = zt_audit_entry_build(ev, zt_audit_hmac_key(s->audit),
+				 (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, &entry, e);
+	if (r == 0)
+		r = zt_audit_append(s->audit, (const char *)entry.p, entry.len, &index, e);
+	json_decref(ev);
+	zt_buf_free(&entry, 0);
+	return r;
+}
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+/* A name segment: a DNS label, [a-z0-9]([-a-z0-9]{0,61}[a-z0-9])? */
+static int segment_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/* Splits "/v1/a/b/c" into segments after "v1"; -1 if it is not under /v1. */
+static int split_path(const char *path, char seg[][64], int max)
+{
+	char tmp[2048];
+	int n = 0;
+
+	if (strncmp(path, "/v1/", 4) != 0 || strlen(path) >= sizeof tmp)
+		return -1;
+	snprintf(tmp, sizeof tmp, "%s", path + 4);
+	for (char *save = NULL, *t = strtok_r(tmp, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+		if (n == max || strlen(t) >= 64)
+			return -1;
+		snprintf(seg[n++], 64, "%s", t);
+	}
+	return n;
+}
+
+/* The value of key in a query string ("a=1&b=2"), copied; 0 if present. */
+static int query_get(const char *query, const char *key, char *out, size_t cap)
+{
+	size_t kl = strlen(key);
+
+	for (const char *p = query; p && *p;) {
+		const char *amp = strchr(p, '&'), *end = amp ? amp : p + strlen(p);
+
+		if ((size_t)(end - p) > kl && !strncmp(p, key, kl) && p[kl] == '=') {
+			/* RFC 3986 2.1: %XX is a byte; a NUL or a bad escape is refused */
+			size_t o = 0;
+
+			for (const char *v = p + kl + 1; v < end; v++) {
+				int ch = (unsigned char)*v;
+
+				if (ch == '%') {
+					if (end - v < 3 || zt_hex_value((unsigned char)v[1]) < 0 ||
+					    zt_hex_value((unsigned char)v[2]) < 0)
+						return -1;
+					ch = zt_hex_value((unsigned char)v[1]) << 4 |
+					     zt_hex_value((unsigned char)v[2]);
+					v += 2;
+					if (ch == 0)
+						return -1;
+				}
+				if (o + 1 >= cap)
+					return -1;
+				out[o++] = (char)ch;
+			}
+			out[o] = '\0';
+			return 0;
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+	return -1;
+}
+
+static int query_u64(const char *query, const char *key, uint64_t *out, int *present)
+{
+	char v[24], *end;
+
+	*present = 0;
+	if (query_get(query, key, v, sizeof v) != 0)
+		return 0;
+	*present = 1;
+	if (v[0] < '0' || v[0] > '9')
+		return -1;
+	*out = strtoull(v, &end, 10);
+	return *end ? -1 : 0;
+}
+
+static json_t *object_json(const zt_object *o)
+{
+	char t[32];
+
+	zt_audit_time_format(o->updated_ms, t);
+	json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:s}", "kind", o->kind, "name", o->name, "version",
+			      (json_int_t)o->version, "created", (json_int_t)o->created, "updated", t);
+
+	if (j && o->body) {
+		json_t *spec = json_object_get(o->body, "spec");
+
+		json_object_set(j, "spec", spec ? spec : json_object_get(o->body, "spec"));
+		json_t *extra;
+		const char *k;
+
+		json_object_foreach(o->body, k, extra)
+			if (strcmp(k, "spec") && strcmp(k, "sha256"))
+				json_object_set(j, k, extra);
+	}
+	return j;
+}
+
+/* Maps a store or audit error to a status. */
+static void fail(zt_http_resp *r, const zt_http_req *q, const zt_err *e)
+{
+	int status = 500;
+	const char *code = "internal";
+
+	switch (e->code) {
+	case ZT_ENOENT: status = 404; code = "not-found"; break;
+	case ZT_EEXIST: status = 409; code = "exists"; break;
+	case ZT_ECONFLICT: status = 409; code = "conflict"; break;
+	case ZT_EINVAL: case ZT_EPARSE: status = 400; code = "invalid"; break;
+	case ZT_ELIMIT: status = 413; code = "too-large"; break;
+	case ZT_ESTATE: status = 503; code = "busy"; break;
+	case ZT_EIO: status = 503; code = "unavailable"; break;
+	default: break;
+	}
+	zt_http_resp_error(r, q, status, code, "%s", e->msg);
+}
+
+static void forbid(srv *s, zt_http_resp *r, const zt_http_req *q, const char *principal,
+		   const char *action, const char *target)
+{
+	zt_err e;
+
+	/* every refusal is on record, as every change is */
+	if (srv_audit(s, q, principal, action, target, "deny", NULL, &e) != 0)
+		zt_log(ZT_LOG_ERROR, "api: auditing a denial failed", "request_id", q->request_id,
+		       "error", e.msg, NULL);
+	zt_http_resp_error(r, q, 403, "forbidden", "%s may not %s %s", principal, action,
+			   target[0] ? target : "at the top level");
+}
+
+/* The request body as a JSON object with only the allowed members. */
+static json_t *body_object(const zt_http_req *q, zt_http_resp *r, const char *const *members)
+{
+	zt_err e;
+	json_t *b = q->body_len ? zt_json_parse((const char *)q->body, q->body_len, &e) : NULL;
+	const char *k;
+	json_t *v;
+
+	if (!b || !json_is_object(b)) {
+		zt_http_resp_error(r, q, 400, "invalid", "the body must be a JSON object%s%s",
+				   b || !q->body_len ? "" : ": ", b || !q->body_len ? "" : e.msg);
+		json_decref(b);
+		return NULL;
+	}
+	json_object_foreach(b, k, v) {
+		size_t i;
+
+		for (i = 0; members[i] && strcmp(members[i], k); i++)
+			;
+		if (!members[i]) {
+			zt_http_resp_error(r, q, 400, "invalid", "unknown member \"%.64s\" in the body",
+					   k);
+			json_decref(b);
+			return NULL;
+		}
+	}
+	return b;
+}
+
+static int depth_of(json_t *v)
+{
+	int d = 0;
+	const char *k;
+	json_t *c;
+	size_t i;
+
+	if (json_is_object(v))
+		json_object_foreach(v, k, c) {
+			int x = depth_of(c);
+
+			d = x > d ? x : d;
+		}
+	else if (json_is_array(v))
+		json_array_foreach(v, i, c) {
+			int x = depth_of(c);
+
+			d = x > d ? x : d;
+		}
+	else
+		return 0;
+	return d + 1;
+}
+
+static int spec_ok(const zt_http_req *q, zt_http_resp *r, json_t *spec)
+{
+	char *t;
+
+	if (!json_is_object(spec)) {
+		zt_http_resp_error(r, q, 400, "invalid", "\"spec\" must be a JSON object");
+		return 0;
+	}
+	t = json_dumps(spec, JSON_COMPACT);
+	size_t n = t ? strlen(t) : SIZE_MAX;
+
+	free(t);
+	if (n > SPEC_MAX_BYTES || depth_of(spec) > SPEC_MAX_DEPTH) {
+		zt_http_resp_error(r, q, 413, "too-large",
+				   "\"spec\" is at most %d bytes and %d levels deep", SPEC_MAX_BYTES,
+				   SPEC_MAX_DEPTH);
+		return 0;
+	}
+	return 1;
+}
+
+/* The version an update or delete names: If-Match: "N", or ?version=N, or the body's. */
+static int expected_version(const zt_http_req *q, json_t *body, uint64_t *v)
+{
+	const zt_http1_field *f = zt_http1_field_get(q->head->fields, q->head->nfields, "if-match",
+						     NULL);
+	int present;
+
+	*v = 0;
+	if (f) {
+		char tmp[32], *end;
+		size_t n = f->value_len;
+		const char *p = f->value;
+
+		if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
+			p++;
+			n -= 2;
+		}
+		if (n == 0 || n >= sizeof tmp)
+			return -1;
+		memcpy(tmp, p, n);
+		tmp[n] = '\0';
+		*v = strtoull(tmp, &end, 10);
+		return *end || tmp[0] < '0' || tmp[0] > '9' ? -1 : 0;
+	}
+	if (query_u64(q->query, "version", v, &present) != 0)
+		return -1;
+	if (present)
+		return 0;
+	json_t *bv = body ? json_object_get(body, "version") : NULL;
+
+	if (json_is_integer(bv) && json_integer_value(bv) > 0) {
+		*v = (uint64_t)json_integer_value(bv);
+		return 0;
+	}
+	return -1;
+}
+
+/* Commit a change with its audit entry, or neither. */
+static int commit_audited(srv *s, const zt_http_req *q, const char *principal,
+			  const char *action, const char *target, json_t *details, zt_err *e)
+{
+	if (srv_audit(s, q, principal, action, target, "allow", details, e) != 0) {
+		zt_store_rollback(s->store);
+		zt_err_wrap(e, "the change was not made because it could not be audited");
+		e->code = ZT_EIO;
+		return -ZT_EIO;
+	}
+	return zt_store_commit(s->store, e);
+}
+
+/* ---- the hierarchy: organizations, tenants, workspaces, services ---------------- */
+
+static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
+		 char seg[][64], int nseg)
+{
+	/* /orgs/{o}/tenants/{t}/workspaces/{w}/services/{s}: pairs of (plural, name) */
+	char name[ZT_STORE_NAME_MAX + 1] = "", parent[ZT_STORE_NAME_MAX + 1] = "";
+	size_t level = 0;
+	int item = nseg % 2 == 0;
+	static const char *const create_members[] = {"name", "spec", NULL};
+	static const char *const update_members[] = {"spec", "version", NULL};
+	char action[64];
+	zt_object o;
+	zt_err e;
+	uint64_t version;
+
+	for (int i = 0; i < nseg; i += 2, level++) {
+		if (level >= NLEVELS || strcmp(seg[i], levels[level].plural) != 0) {
+			zt_http_resp_error(r, q, 404, "not-found", "no such resource: %s", q->path);
+			return;
+		}
+		if (i + 1 < nseg) {
+			if (!segment_ok(seg[i + 1])) {
+				zt_http_resp_error(r, q, 400, "invalid",
+						   "\"%s\" is not a name: 1-63 of a-z 0-9 -, not "
+						   "starting or ending with -",
+						   seg[i + 1]);
+				return;
+			}
+			snprintf(parent, sizeof parent, "%s", name);
+			size_t len = strlen(name);
+
+			if (len + 1 + strlen(seg[i + 1]) > ZT_STORE_NAME_MAX) {
+				zt_http_resp_error(r, q, 400, "invalid",
+						   "the full name is longer than %d bytes",
+						   ZT_STORE_NAME_MAX);
+				return;
+			}
+			snprintf(name + len, sizeof name - len, "%s%s", len ? "/" : "", seg[i + 1]);
+		}
+	}
+	const char *kind = levels[level - 1].kind;
+
+	if (!item) {
+		/* the collection: parent is `name` */
+		if (!strcmp(q->method, "GET")) {
+			char after[ZT_STORE_NAME_MAX + 1] = "", prefix[ZT_STORE_NAME_MAX + 2];
+			uint64_t limit = 100;
+			int present;
+			zt_object *v;
+			size_t n;
+
+			if (!srv_allowed(s, principal, SRV_READ, kind, name, NULL)) {
+				snprintf(action, sizeof action, "%s.list", kind);
+				forbid(s, r, q, principal, action, name);
+				return;
+			}
+			if (query_u64(q->query, "limit", &limit, &present) != 0 || limit == 0 ||
+			    limit > ZT_STORE_LIST_MAX ||
+			    (query_get(q->query, "after", after, sizeof after) == 0 &&
+			     !zt_store_name_ok(after))) {
+				zt_http_resp_error(r, q, 400, "invalid",
+						   "limit is 1-%d and after a name from an earlier page",
+						   ZT_STORE_LIST_MAX);
+				return;
+			}
+			/* a collection under a parent that is not there is not there either */
+			if (level > 1) {
+				if (zt_store_get(s->store, levels[level - 2].kind, name, &o, &e) != 0) {
+					fail(r, q, &e);
+					return;
+				}
+				zt_object_clear(&o);
+			}
+			snprintf(prefix, sizeof prefix, "%s%s", name, name[0] ? "/" : "");
+			if (zt_store_list(s->store, kind, prefix, after, (size_t)limit, &v, &n, &e) != 0) {
+				fail(r, q, &e);
+				return;
+			}
+			json_t *items = json_array();
+
+			for (size_t i = 0; i < n; i++)
+				json_array_append_new(items, object_json(&v[i]));
+			json_t *out = json_pack("{s:o}", "items", items);
+
+			if (n == (size_t)limit)
+				json_object_set_new(out, "next", json_string(v[n - 1].name));
+			zt_objects_free(v, n);
+			zt_http_resp_json(r, 200, out);
+			return;
+		}
+		if (strcmp(q->method, "POST") != 0) {
+			zt_http_resp_error(r, q, 405, "method", "use GET or POST on a collection");
+			return;
+		}
+		json_t *b = body_object(q, r, create_members);
+		const char *nm = b ? json_string_value(json_object_get(b, "name")) : NULL;
+		json_t *spec = b ? json_object_get(b, "spec") : NULL;
+		char full[ZT_STORE_NAME_MAX + 70]; /* checked against the store limit below */
+
+		if (!b)
+			return;
+		if (!nm || !segment_ok(nm)) {
+			zt_http_resp_error(r, q, 400, "invalid",
+					   "\"name\" is required: 1-63 of a-z 0-9 -, not starting or "
+					   "ending with -");
+			json_decref(b);
+			return;
+		}
+		if (!spec)
+			json_object_set_new(b, "spec", spec = json_object());
+		if (!spec_ok(q, r, spec)) {
+			json_decref(b);
+			return;
+		}
+		char leaf[64];
+
+		snprintf(leaf, sizeof leaf, "%s", nm); /* nm lives in b, which goes soon */
+		if (strlen(name) + 1 + strlen(leaf) > ZT_STORE_NAME_MAX) {
+			zt_http_resp_error(r, q, 400, "invalid", "the full name is longer than %d bytes",
+					   ZT_STORE_NAME_MAX);
+			json_decref(b);
+			return;
+		}
+		snprintf(full, sizeof full, "%s%s%s", name, name[0] ? "/" : "", leaf);
+		snprintf(action, sizeof action, "%s.create", kind);
+		if (!srv_allowed(s, principal, SRV_CREATE, kind, full, NULL)) {
+			forbid(s, r, q, principal, action, full);
+			json_decref(b);
+			return;
+		}
+		json_t *body = json_pack("{s:O,s:s}", "spec", spec, "created_by", principal);
+
+		json_decref(b);
+		if (zt_store_begin(s->store, &e) != 0) {
+			json_decref(body);
+			fail(r, q, &e);
+			return;
+		}
+		/* the parent must exist, in the same transaction */
+		if (level > 1 && zt_store_get(s->store, levels[level - 2].kind, name, &o, &e) != 0) {
+			zt_store_rollback(s->store);
+			json_decref(body);
+			fail(r, q, &e);
+			return;
+		}
+		if (level > 1)
+			zt_object_clear(&o);
+		if (zt_store_put(s->store, kind, full, body, 0, &version, &e) != 0) {
+			zt_store_rollback(s->store);
+			json_decref(body);
+			fail(r, q, &e);
+			return;
+		}
+		json_decref(body);
+		if (commit_audited(s, q, principal, action, full,
+				   json_pack("{s:I}", "version", (json_int_t)version), &e) != 0 ||
+		    zt_store_get(s->store, kind, full, &o, &e) != 0) {
+			fail(r, q, &e);
+			return;
+		}
+		char loc[2300];
+
+		snprintf(loc, sizeof loc, "%s/%s", q->path, leaf);
+		if (zt_http_resp_header(r, "Location", loc) != 0)
+			r->close = 1;
+		zt_http_resp_json(r, 201, object_json(&o));
+		zt_object_clear(&o);
+		return;
+	}
+	/* one object */
+	if (!strcmp(q->method, "GET")) {
+		if (!srv_allowed(s, principal, SRV_READ, kind, name, NULL)) {
+			snprintf(action, sizeof action, "%s.get", kind);
+			forbid(s, r, q, principal, action, name);
+			return;
+		}
+		if (zt_store_get(s->store, kind, name, &o, &e) != 0) {
+			fail(r, q, &e);
+			return;
+		}
+		zt_http_resp_json(r, 200, object_json(&o));
+		zt_object_clear(&o);
+		return;
+	}
+	int del = !strcmp(q->method, "DELETE");
+
+	if (!del && strcmp(q->method, "PUT") != 0) {
+		zt_http_resp_error(r, q, 405, "method", "use GET, PUT or DELETE on an object");
+		return;
+	}
+	snprintf(action, sizeof action, "%s.%s", kind, del ? "delete" : "update");
+	if (!srv_allowed(s, principal, SRV_WRITE, kind, name, NULL)) {
+		forbid(s, r, q, principal, action, name);
+		return;
+	}
+	json_t *b = NULL;
+	uint64_t expect;
+
+	if (!del && !(b = body_object(q, r, update_members)))
+		return;
+	if (expected_version(q, b, &expect) != 0) {
+		zt_http_resp_error(r, q, 428, "version-required",
+				   "name the version you read: If-Match: \"N\", ?version=N or "
+				   "\"version\" in the body");
+		json_decref(b);
+		return;
+	}
+	json_t *spec = b ? json_object_get(b, "spec") : NULL;
+
+	if (!del && (!spec || !spec_ok(q, r, spec))) {
+		if (!spec)
+			zt_http_resp_error(r, q, 400, "invalid", "\"spec\" is required");
+		json_decref(b);
+		return;
+	}
+	if (zt_store_begin(s->store, &e) != 0) {
+		json_decref(b);
+		fail(r, q, &e);
+		return;
+	}
+	if (del && level < NLEVELS) {
+		/* an object with children stays: delete them first */
+		zt_object *v;
+		size_t n;
+		char prefix[ZT_STORE_NAME_MAX + 2];
+
+		snprintf(prefix, sizeof prefix, "%s/", name);
+		if (zt_store_list(s->store, levels[level].kind, prefix, "", 1, &v, &n, &e) != 0) {
+			zt_store_rollback(s->store);
+			fail(r, q, &e);
+			return;
+		}
+		zt_objects_free(v, n);
+		if (n > 0) {
+			zt_store_rollback(s->store);
+			zt_http_resp_error(r, q, 409, "has-children",
+					   "%s \"%s\" still has %s; delete them first", kind, name,
+					   levels[level].plural);
+			return;
+		}
+	}
+	if (del) {
+		r->status = zt_store_delete(s->store, kind, name, expect, &version, &e);
+	} else {
+		zt_object cur;
+
+		/* keep who created it; the spec is what changes */
+		if (zt_store_get(s->store, kind, name, &cur, &e) != 0) {
+			zt_store_rollback(s->store);
+			json_decref(b);
+			fail(r, q, &e);
+			return;
+		}
+		json_object_set(cur.body, "spec", spec);
+		r->status = zt_store_put(s->store, kind, name, cur.body, expect, &version, &e);
+		zt_object_clear(&cur);
+	}
+	json_decref(b);
+	if (r->status != 0) {
+		zt_store_rollback(s->store);
+		fail(r, q, &e);
+		return;
+	}
+	if (commit_audited(s, q, principal, action, name,
+			   json_pack("{s:I}", "version", (json_int_t)version), &e) != 0) {
+		fail(r, q, &e);
+		return;
+	}
+	if (del) {
+		zt_http_resp_json(r, 200, json_pack("{s:s,s:s,s:I}", "kind", kind, "name", name,
+						    "deleted", (json_int_t)version));
+		return;
+	}
+	if (zt_store_get(s->store, kind, name, &o, &e) != 0) {
+		fail(r, q, &e);
+		return;
+	}
+	zt_http_resp_json(r, 200, object_json(&o));
+	zt_object_clear(&o);
+}
+
+/* ---- role bindings --------------------------------------------------------------------- */
+
+static void binding_name(const char *scope, const char *role, const char *principal, char out[33])
+{
+	uint8_t h[32];
+	zt_buf b;
+
+	zt_buf_init(&b, 8192);
+	if (zt_buf_appendf(&b, NULL, "%s\n%s\n%s", scope, role, principal) == 0)
+		zt_sha256(b.p, b.len, h);
+	else
+		memset(h, 0, sizeof h);
+	zt_hex(h, 16, out);
+	zt_buf_free(&b, 0);
+}
+
+static void bindings(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
+		     char seg[][64], int nseg)
+{
+	static const char *const members[] = {"principal", "role", "scope", NULL};
+	zt_object o;
+	zt_err e;
+	uint64_t version;
+
+	if (nseg == 1 && !strcmp(q->method, "GET")) {
+		char scope[ZT_STORE_NAME_MAX + 1] = "";
+		zt_object *v;
+		size_t n;
+
+		(void)query_get(q->query, "scope", scope, sizeof scope);
+		if (!srv_allowed(s, principal, SRV_READ, "rolebinding", scope, NULL)) {
+			forbid(s, r, q, principal, "rolebinding.list", scope);
+			return;
+		}
+		if (zt_store_list(s->store, "rolebinding", "", "", ZT_STORE_LIST_MAX, &v, &n, &e) != 0) {
+			fail(r, q, &e);
+			return;
+		}
+		json_t *items = json_array();
+
+		for (size_t i = 0; i < n; i++) {
+			const char *sc = json_string_value(json_object_get(v[i].body, "scope"));
+			size_t sl = strlen(scope);
+
+			/* those at the scope and below it */
+			if (sc && (!sl || (!strncmp(sc, scope, sl) && (!sc[sl] || sc[sl] == '/'))))
+				json_array_append_new(items, object_json(&v[i]));
+		}
+		zt_objects_free(v, n);
+		zt_http_resp_json(r, 200, json_pack("{s:o}", "items", items));
+		return;
+	}
+	if (nseg == 1 && !strcmp(q->method, "POST")) {
+		json_t *b = body_object(q, r, members);
+		const char *p = b ? json_string_value(json_object_get(b, "principal")) : NULL;
+		const char *role = b ? json_string_value(json_object_get(b, "role")) : NULL;
+		const char *scope = b ? json_string_value(json_object_get(b, "scope")) : NULL;
+		char name[33];
+
+		if (!b)
+			return;
+		if (!p || !*p || strlen(p) >= SRV_PRINCIPAL_MAX || !role || !srv_role_ok(role) ||
+		    !scope || (*scope && !zt_store_name_ok(scope)) ||
+		    (!strcmp(role, "admin") && *scope)) {
+			zt_http_resp_error(r, q, 400, "invalid",
+					   "a role binding has a principal, a role (admin, org-admin, "
+					   "security-admin, tenant-admin, workspace-admin, viewer) and "
+					   "a scope (\"\" or a name like acme/payments; admin only at "
+					   "\"\")");
+			json_decref(b);
+			return;
+		}
+		if (!srv_allowed(s, principal, SRV_WRITE, "rolebinding", scope, role)) {
+			forbid(s, r, q, principal, "rolebinding.create", scope);
+			json_decref(b);
+			return;
+		}
+		binding_name(scope, role, p, name);
+		if (zt_store_begin(s->store, &e) != 0 ||
+		    zt_store_put(s->store, "rolebinding", name, b, 0, &version, &e) != 0) {
+			zt_store_rollback(s->store);
+			json_decref(b);
+			fail(r, q, &e);
+			return;
+		}
+		json_t *d = json_pack("{s:s,s:s,s:s}", "principal", p, "role", role, "scope", scope);
+
+		json_decref(b);
+		if (commit_audited(s, q, principal, "rolebinding.create", name, d, &e) != 0 ||
+		    zt_store_get(s->store, "rolebinding", name, &o, &e) != 0) {
+			fail(r, q, &e);
+			return;
+		}
+		zt_http_resp_json(r, 201, object_json(&o));
+		zt_object_clear(&o);
+		return;
+	}
+	if (nseg == 2 && strlen(seg[1]) == 32 && zt_store_name_ok(seg[1]) &&
+	    (!strcmp(q->method, "GET") || !strcmp(q->method, "DELETE"))) {
+		if (zt_store_get(s->store, "rolebinding", seg[1], &o, &e) != 0) {
+			fail(r, q, &e);
+			return;
+		}
+		const char *scope = json_string_value(json_object_get(o.body, "scope"));
+		const char *role = json_string_value(json_object_get(o.body, "role"));
+		int del = !strcmp(q->method, "DELETE");
+
+		if (!srv_allowed(s, principal, del ? SRV_WRITE : SRV_READ, "rolebinding",
+				 scope ? scope : "", role)) {
+			forbid(s, r, q, principal, del ? "rolebinding.delete" : "rolebinding.get",
+			       seg[1]);
+			zt_object_clear(&o);
+			return;
+		}
+		if (!del) {
+			zt_http_resp_json(r, 200, object_json(&o));
+			zt_object_clear(&o);
+			return;
+		}
+		version = o.version;
+		zt_object_clear(&o);
+		if (zt_store_begin(s->store, &e) != 0 ||
+		    zt_store_delete(s->store, "rolebinding", seg[1], version, &version, &e) != 0) {
+			zt_store_rollback(s->store);
+			fail(r, q, &e);
+			return;
+		}
+		if (commit_audited(s, q, principal, "rolebinding.delete", seg[1], NULL, &e) != 0) {
+			fail(r, q, &e);
+			return;
+		}
+		zt_http_resp_json(r, 200, json_pack("{s:s,s:I}", "name", seg[1], "deleted",
+						    (json_int_t)version));
+		return;
+	}
+	int known = nseg == 1 ? !strcmp(q->method, "GET") || !strcmp(q->method, "POST")
+			      : !strcmp(q->method, "GET") || !strcmp(q->method, "DELETE");
+
+	if (nseg <= 2 && !known)
+		zt_http_resp_error(r, q, 405, "method",
+				   "role bindings: GET or POST the collection, GET or DELETE one");
+	else
+		zt_http_resp_error(r, q, 404, "not-found", "no such role binding: %s", q->path);
+}
+
+/* ---- tokens ------------------------------------------------------------------------------ */
+
+static void tokens(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
+		   char seg[][64], int nseg)
+{
+	static const char *const members[] = {"principal", "description", "ttl", NULL};
+	zt_err e;
+
+	if (nseg == 1 && !strcmp(q->method, "POST")) {
+		json_t *b = body_object(q, r, members);
+		const char *p = b ? json_string_value(json_object_get(b, "principal")) : NULL;
+		const char *d = b ? json_string_value(json_object_get(b, "description")) : NULL;
+		json_t *ttl = b ? json_object_get(b, "ttl") : NULL;
+		int64_t secs = 0;
+		char token[128], id[17];
+
+		if (!b)
+			return;
+		if ((ttl && (!json_is_string(ttl) ||
+			     zt_duration_parse(json_string_value(ttl), 366 * 86400, &secs, NULL) != 0)) ||
+		    (d && strlen(d) > 256) || (p && (!*p || strlen(p) >= SRV_PRINCIPAL_MAX))) {
+			zt_http_resp_error(r, q, 400, "invalid",
+					   "a token has an optional principal, description (256 bytes) "
+					   "and ttl (like \"30d\", at most 366d)");
+			json_decref(b);
+			return;
+		}
+		if (!srv_allowed(s, principal, SRV_WRITE, "token", "", NULL)) {
+			forbid(s, r, q, principal, "token.create", "");
+			json_decref(b);
+			return;
+		}
+		if (zt_store_begin(s->store, &e) != 0) {
+			json_decref(b);
+			fail(r, q, &e);
+			return;
+		}
+		/* a token without a principal is its own: "token:<id>" */
+		char own[64];
+
+		if (srv_token_create(s, p, d, secs, token, sizeof token, id, &e) != 0) {
+			zt_store_rollback(s->store);
+			json_decref(b);
+			fail(r, q, &e);
+			return;
+		}
+		if (!p) {
+			snprintf(own, sizeof own, "token:%s", id);
+			p = own;
+		}
+		json_t *det = json_pack("{s:s,s:s}", "token_id", id, "principal", p);
+
+		if (commit_audited(s, q, principal, "token.create", id, det, &e) != 0) {
+			json_decref(b);
+			zt_wipe(token, sizeof token);
+			fail(r, q, &e);
+			return;
+		}
+		zt_http_resp_json(r, 201, json_pack("{s:s,s:s,s:s,s:s}", "id", id, "token", token,
+						    "principal", p, "note",
+						    "shown once: store it now"));
+		zt_wipe(token, sizeof token);
+		json_decref(b);
+		return;
+	}
+	if (nseg == 2 && !strcmp(q->method, "DELETE") && strlen(seg[1]) == 16) {
+		zt_object o;
+		uint64_t v;
+
+		if (!srv_allowed(s, principal, SRV_WRITE, "token", "", NULL)) {
+			forbid(s, r, q, principal, "token.revoke", seg[1]);
+			return;
+		}
+		if (zt_store_begin(s->store, &e) != 0 ||
+		    zt_store_get(s->store, "token", seg[1], &o, &e) != 0) {
+			zt_store_rollback(s->store);
+			fail(r, q, &e);
+			return;
+		}
+		v = o.version;
+		zt_object_clear(&o);
+		if (zt_store_delete(s->store, "token", seg[1], v, &v, &e) != 0) {
+			zt_store_rollback(s->store);
+			fail(r, q, &e);
+			return;
+		}
+		if (commit_audited(s, q, principal, "token.revoke", seg[1], NULL, &e) != 0) {
+			fail(r, q, &e);
+			return;
+		}
+		zt_http_resp_json(r, 200, json_pack("{s:s,s:b}", "id", seg[1], "revoked", 1));
+		return;
+	}
+	if (nseg <= 2 && strcmp(q->method, nseg == 1 ? "POST" : "DELETE") != 0)
+		zt_http_resp_error(r, q, 405, "method", "tokens: POST the collection, DELETE one");
+	else
+		zt_http_resp_error(r, q, 404, "not-found", "no such resource: %s", q->path);
+}
+
+/* ---- audit --------------------------------------------------------------------------- */
+
+static json_t *hashes(uint8_t h[][ZT_HASH_LEN], size_t n)
+{
+	json_t *a = json_array();
+	zt_buf b;
+
+	zt_buf_init(&b, 64);
+	for (size_t i = 0; i < n; i++) {
+		b.len = 0;
+		if (zt_base64_encode(h[i], ZT_HASH_LEN, 0, &b, NULL) == 0)
+			json_array_append_new(a, json_stringn((const char *)b.p, b.len));
+	}
+	zt_buf_free(&b, 0);
+	return a;
+}
+
+static void audit_api(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
+		      char seg[][64], int nseg)
+{
+	zt_err e;
+	uint64_t a = 0, b = 0, size = zt_audit_size(s->audit);
+	int pa, pb;
+
+	if (nseg != 2 || (strcmp(seg[1], "checkpoint") && strcmp(seg[1], "entries") &&
+			  strcmp(seg[1], "proof") && strcmp(seg[1], "consistency"))) {
+		zt_http_resp_error(r, q, 404, "not-found", "no such resource: %s", q->path);
+		return;
+	}
+	if (strcmp(q->method, "GET") != 0) {
+		zt_http_resp_error(r, q, 405, "method", "the audit endpoints take GET");
+		return;
+	}
+	if (!srv_allowed(s, principal, SRV_READ, "audit", "", NULL)) {
+		forbid(s, r, q, principal, "audit.read", "audit");
+		return;
+	}
+	if (!strcmp(seg[1], "checkpoint")) {
+		zt_buf note;
+
+		zt_buf_init(&note, ZT_NOTE_MAX);
+		if (zt_audit_checkpoint(s->audit, &note, &e) != 0) {
+			zt_buf_free(&note, 0);
+			fail(r, q, &e);
+			return;
+		}
+		r->content_type = "text/plain; charset=utf-8";
+		r->body.len = 0;
+		if (zt_buf_append(&r->body, note.p, note.len, NULL) != 0)
+			r->status = 500;
+		zt_buf_free(&note, 0);
+		return;
+	}
+	if (!strcmp(seg[1], "entries")) {
+		json_t *items = json_array();
+		zt_buf ent;
+
+		if (query_u64(q->query, "from", &a, &pa) != 0 || query_u64(q->query, "limit", &b, &pb) != 0 ||
+		    (pb && (b == 0 || b > 1000))) {
+			json_decref(items);
+			zt_http_resp_error(r, q, 400, "invalid", "from is an index, limit 1-1000");
+			return;
+		}
+		if (!pb)
+			b = 100;
+		zt_buf_init(&ent, ZT_AUDIT_ENTRY_MAX + 1);
+		for (uint64_t i = a; i < size && i < a + b; i++) {
+			ent.len = 0;
+			json_t *j;
+
+			if (zt_audit_read(s->audit, i, &ent, &e) != 0 ||
+			    !(j = zt_json_parse((const char *)ent.p, ent.len, &e))) {
+				zt_buf_free(&ent, 0);
+				json_decref(items);
+				fail(r, q, &e);
+				return;
+			}
+			json_array_append_new(items, json_pack("{s:I,s:o}", "index", (json_int_t)i,
+							       "entry", j));
+		}
+		zt_buf_free(&ent, 0);
+		zt_http_resp_json(r, 200, json_pack("{s:I,s:o}", "size", (json_int_t)size, "items",
+						    items));
+		return;
+	}
+	uint8_t proof[ZT_MERKLE_MAX_PROOF][ZT_HASH_LEN], root[ZT_HASH_LEN], other[ZT_HASH_LEN];
+	size_t n;
+
+	if (!strcmp(seg[1], "proof")) {
+		if (query_u64(q->query, "index", &a, &pa) != 0 || !pa ||
+		    query_u64(q->query, "size", &b, &pb) != 0) {
+			zt_http_resp_error(r, q, 400, "invalid", "give ?index=N (and size=M)");
+			return;
+		}
+		if (!pb)
+			b = size;
+		if (zt_audit_prove(s->audit, a, b, proof, &n, &e) != 0 ||
+		    zt_audit_root(s->audit, b, root, &e) != 0 || zt_audit_leaf(s->audit, a, other, &e) != 0) {
+			fail(r, q, &e);
+			return;
+		}
+		json_t *rj = hashes(&root, 1), *lj = hashes(&other, 1);
+
+		zt_http_resp_json(r, 200,
+				  json_pack("{s:I,s:I,s:O,s:O,s:o}", "leafIdx", (json_int_t)a,
+					    "treeSize", (json_int_t)b, "root", json_array_get(rj, 0),
+					    "leafHash", json_array_get(lj, 0), "proof",
+					    hashes(proof, n)));
+		json_decref(rj);
+		json_decref(lj);
+		return;
+	}
+	if (!strcmp(seg[1], "consistency")) {
+		if (query_u64(q->query, "from", &a, &pa) != 0 || !pa ||
+		    query_u64(q->query, "to", &b, &pb) != 0) {
+			zt_http_resp_error(r, q, 400, "invalid", "give ?from=N (and to=M)");
+			return;
+		}
+		if (!pb)
+			b = size;
+		if (zt_audit_prove_consistency(s->audit, a, b, proof, &n, &e) != 0 ||
+		    zt_audit_root(s->audit, a, other, &e) != 0 || zt_audit_root(s->audit, b, root, &e) != 0) {
+			fail(r, q, &e);
+			return;
+		}
+		json_t *r1 = hashes(&other, 1), *r2 = hashes(&root, 1);
+
+		zt_http_resp_json(r, 200,
+				  json_pack("{s:I,s:I,s:O,s:O,s:o}", "size1", (json_int_t)a, "size2",
+					    (json_int_t)b, "root1", json_array_get(r1, 0), "root2",
+					    json_array_get(r2, 0), "proof", hashes(proof, n)));
+		json_decref(r1);
+		json_decref(r2);
+		return;
+	}
+	zt_http_resp_error(r, q, 404, "not-found", "no such resource: %s", q->path);
+}
+
+/* ---- the router ---------------------------------------------------------------------------- */
+
+void srv_handle(void *arg, const zt_http_req *q, zt_http_resp *r)
+{
+	srv *s = arg;
+	char seg[SEGMENTS_MAX][64], principal[SRV_PRINCIPAL_MAX];
+	int nseg = split_path(q->path, seg, SEGMENTS_MAX);
+
+	if (nseg <= 0) {
+		zt_http_resp_error(r, q, 404, "not-found", "the API lives under /v1/");
+		return;
+	}
+	/* public: health and the trust bundle */
+	if (nseg == 1 && !strcmp(seg[0], "health") && !strcmp(q->method, "GET")) {
+		zt_http_resp_json(r, 200, json_pack("{s:s,s:I,s:I}", "status", "ok", "revision",
+						    (json_int_t)zt_store_revision(s->store),
+						    "audit_size", (json_int_t)zt_audit_size(s->audit)));
+		return;
+	}
+	if (nseg == 1 && !strcmp(seg[0], "bundle") && !strcmp(q->method, "GET")) {
+		r->content_type = "application/x-pem-file";
+		if (zt_buf_append(&r->body, s->bundle_pem.p, s->bundle_pem.len, NULL) != 0)
+			r->status = 500;
+		return;
+	}
+	if (srv_authenticate(s, q, r, principal, sizeof principal) != 0)
+		return;
+	if (nseg == 1 && !strcmp(seg[0], "whoami") && !strcmp(q->method, "GET")) {
+		zt_http_resp_json(r, 200, json_pack("{s:s}", "principal", principal));
+		return;
+	}
+	if (!strcmp(seg[0], "orgs"))
+		hier(s, q, r, principal, seg, nseg);
+	else if (!strcmp(seg[0], "rolebindings"))
+		bindings(s, q, r, principal, seg, nseg);
+	else if (!strcmp(seg[0], "tokens"))
+		tokens(s, q, r, principal, seg, nseg);
+	else if (!strcmp(seg[0], "audit"))
+		audit_api(s, q, r, principal, seg, nseg);
+	else
+		zt_http_resp_error(r, q, 404, "not-found", "no such resource: %s", q->path);
+}

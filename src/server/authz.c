@@ -1,0 +1,289 @@
+/*
+ * server/authz.c: who the caller is, and what they may do.
+ *
+ * Callers are SPIFFE IDs (proxies and agents, over mTLS) or bearer tokens
+ * (people and automation). A token is random, shown once, and stored only
+ * as its SHA-256, with an expiry. Roles are bound to a principal at a node
+ * of the hierarchy (organization > tenant > workspace) and hold for
+ * everything below it; anything no binding grants is denied.
+ */
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "server/server_int.h"
+
+#define FAIL_WINDOW_MS 60000
+#define FAIL_MAX 20 /* failed authentications per client address and minute */
+
+static const char *const roles[] = {"admin", "org-admin", "security-admin", "tenant-admin",
+				    "workspace-admin", "viewer", NULL};
+
+int srv_role_ok(const char *role)
+{
+	for (size_t i = 0; roles[i]; i++)
+		if (strcmp(roles[i], role) == 0)
+			return 1;
+	return 0;
+}
+
+/* ---- tokens ------------------------------------------------------------------- */
+
+static void hash_hex(const char *secret, char out[65])
+{
+	uint8_t h[32];
+
+	zt_sha256(secret, strlen(secret), h);
+	zt_hex(h, sizeof h, out);
+}
+
+int srv_token_create(srv *s, const char *principal, const char *description, int64_t ttl_s,
+		     char *token, size_t cap, char *id, zt_err *e)
+{
+	uint8_t rid[8], secret[32];
+	char hash[65];
+	zt_buf b64;
+	uint64_t version;
+	int64_t now = zt_now();
+	int r;
+
+	zt_buf_init(&b64, 128);
+	if ((r = zt_random(rid, sizeof rid, e)) != 0 || (r = zt_random(secret, sizeof secret, e)) != 0 ||
+	    (r = zt_base64_encode(secret, sizeof secret, 1, &b64, e)) != 0 ||
+	    (r = zt_buf_terminate(&b64, e)) != 0)
+		goto out;
+	zt_hex(rid, sizeof rid, id);
+	/* a token made for no one in particular is its own principal */
+	char own[32];
+
+	if (!principal || !*principal) {
+		snprintf(own, sizeof own, "token:%s", id);
+		principal = own;
+	}
+	if ((size_t)snprintf(token, cap, "ztk_%s_%s", id, (const char *)b64.p) >= cap) {
+		r = zt_err_set(e, ZT_ELIMIT, "token buffer too small");
+		goto out;
+	}
+	hash_hex((const char *)b64.p, hash);
+	json_t *body = json_pack("{s:s,s:s,s:s,s:I,s:I}", "principal", principal, "description",
+				 description ? description : "", "sha256", hash, "created", now,
+				 "expires", ttl_s > 0 ? now + ttl_s : 0);
+
+	r = body ? zt_store_put(s->store, "token", id, body, 0, &version, e)
+		 : zt_err_set(e, ZT_ENOMEM, "out of memory");
+	json_decref(body);
+out:
+	zt_wipe(secret, sizeof secret);
+	zt_buf_free(&b64, 1);
+	return r;
+}
+
+/* The client's address without its port, as a counter key. */
+static uint64_t client_key(const char *remote)
+{
+	const char *colon = strrchr(remote, ':');
+
+	return zt_hash(remote, colon ? (size_t)(colon - remote) : strlen(remote));
+}
+
+static struct srv_fail *fail_slot(srv *s, uint64_t key, int64_t now)
+{
+	struct srv_fail *f = &s->fails[key % (sizeof s->fails / sizeof s->fails[0])];
+
+	if (f->key != key || now - f->window >= FAIL_WINDOW_MS) {
+		f->key = key;
+		f->window = now;
+		f->count = 0;
+	}
+	return f;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int unauthorized(srv *s, const zt_http_req *q, zt_http_resp *r, const char *why)
+{
+	uint64_t key = client_key(q->remote);
+	int64_t now = now_ms();
+
+	pthread_mutex_lock(&s->fail_mu);
+	fail_slot(s, key, now)->count++;
+	pthread_mutex_unlock(&s->fail_mu);
+	zt_log(ZT_LOG_WARN, "api: authentication failed", "request_id", q->request_id, "remote",
+	       q->remote, "reason", why, NULL);
+	if (zt_http_resp_header(r, "WWW-Authenticate", "Bearer realm=\"zt\"") != 0)
+		r->close = 1;
+	zt_http_resp_error(r, q, 401, "unauthenticated", "%s", why);
+	return -1;
+}
+
+int srv_authenticate(srv *s, const zt_http_req *q, zt_http_resp *r, char *principal, size_t cap)
+{
+	const zt_http1_field *f =
+	    zt_http1_field_get(q->head->fields, q->head->nfields, "authorization", NULL);
+	size_t it = 0;
+	int64_t now = now_ms();
+
+	principal[0] = '\0';
+	/* too many failures from this address: refuse before looking */
+	pthread_mutex_lock(&s->fail_mu);
+	unsigned fails = fail_slot(s, client_key(q->remote), now)->count;
+	pthread_mutex_unlock(&s->fail_mu);
+	if (fails >= FAIL_MAX) {
+		if (zt_http_resp_header(r, "Retry-After", "60") != 0)
+			r->close = 1;
+		zt_http_resp_error(r, q, 429, "too-many-failures",
+				   "too many failed authentications from your address; wait a "
+				   "minute");
+		return -1;
+	}
+	if (f && zt_http1_field_get(q->head->fields, q->head->nfields, "authorization", &it) &&
+	    zt_http1_field_get(q->head->fields, q->head->nfields, "authorization", &it))
+		return unauthorized(s, q, r, "more than one Authorization field");
+	if (!f) {
+		if (q->peer_id) {
+			snprintf(principal, cap, "%s", q->peer_id);
+			return 0;
+		}
+		return unauthorized(s, q, r,
+				    "authenticate with a client SVID or an Authorization: Bearer "
+				    "token");
+	}
+	/* "Bearer ztk_<16 hex>_<43 base64url>" */
+	char tok[128], id[17];
+
+	if (f->value_len < 7 || !zt_http1_name_eq(f->value, 7, "Bearer ") ||
+	    f->value_len - 7 >= sizeof tok)
+		return unauthorized(s, q, r, "the Authorization field is not a zt bearer token");
+	memcpy(tok, f->value + 7, f->value_len - 7);
+	tok[f->value_len - 7] = '\0';
+	if (strlen(tok) != 4 + 16 + 1 + 43 || strncmp(tok, "ztk_", 4) != 0 || tok[20] != '_')
+		return unauthorized(s, q, r, "the bearer token is not a zt token");
+	memcpy(id, tok + 4, 16);
+	id[16] = '\0';
+	for (size_t i = 0; i < 16; i++)
+		if (zt_hex_value((unsigned char)id[i]) < 0)
+			return unauthorized(s, q, r, "the bearer token is not a zt token");
+
+	zt_object o;
+	zt_err e;
+	char hash[65];
+
+	if (zt_store_get(s->store, "token", id, &o, &e) != 0) {
+		zt_wipe(tok, sizeof tok);
+		return unauthorized(s, q, r, "unknown or revoked token");
+	}
+	hash_hex(tok + 21, hash);
+	zt_wipe(tok, sizeof tok);
+	const char *want = json_string_value(json_object_get(o.body, "sha256"));
+	const char *who = json_string_value(json_object_get(o.body, "principal"));
+	json_int_t exp = json_integer_value(json_object_get(o.body, "expires"));
+	int ok = want && who && strlen(want) == 64 && zt_ct_equal(want, hash, 64);
+
+	if (ok && exp > 0 && exp <= zt_now()) {
+		zt_object_clear(&o);
+		return unauthorized(s, q, r, "the token has expired");
+	}
+	if (!ok) {
+		zt_object_clear(&o);
+		return unauthorized(s, q, r, "unknown or revoked token");
+	}
+	snprintf(principal, cap, "%s", who);
+	zt_object_clear(&o);
+	return 0;
+}
+
+/* ---- role-based access ------------------------------------------------------------ */
+
+/* scope "" is everything; otherwise name is the scope itself or below it */
+static int under(const char *scope, const char *name)
+{
+	size_t n = strlen(scope);
+
+	return n == 0 || (strncmp(scope, name, n) == 0 && (name[n] == '\0' || name[n] == '/'));
+}
+
+static int is_hier(const char *kind)
+{
+	return !strcmp(kind, "org") || !strcmp(kind, "tenant") || !strcmp(kind, "workspace") ||
+	       !strcmp(kind, "service");
+}
+
+/* What one binding grants (docs/api.md "Roles"). */
+static int grants(const char *role, const char *scope, enum srv_action action, const char *kind,
+		  const char *name, const char *bound_role)
+{
+	if (!strcmp(role, "admin"))
+		return scope[0] == '\0';
+	if (!strcmp(kind, "token"))
+		return 0; /* tokens: administrators only */
+	if (!strcmp(kind, "audit"))
+		return action == SRV_READ && scope[0] == '\0' && !strcmp(role, "security-admin");
+	if (!under(scope, name))
+		return 0;
+	if (action == SRV_READ)
+		return 1; /* every role reads what lies below its node */
+	/* a role's own node may be updated or deleted, never created: it is given */
+	int self = !strcmp(scope, name) && action == SRV_WRITE,
+	    below = under(scope, name) && strcmp(scope, name) != 0;
+
+	if (!strcmp(kind, "rolebinding")) {
+		if (!bound_role || !strcmp(bound_role, "admin"))
+			return 0;
+		if (!strcmp(role, "org-admin"))
+			return 1;
+		if (!strcmp(role, "tenant-admin"))
+			return !strcmp(bound_role, "workspace-admin") || !strcmp(bound_role, "viewer");
+		if (!strcmp(role, "workspace-admin"))
+			return !strcmp(bound_role, "viewer");
+		return 0;
+	}
+	if (!is_hier(kind))
+		return 0;
+	if (!strcmp(role, "org-admin"))
+		return (strcmp(kind, "org") != 0 && below) || (!strcmp(kind, "org") && self);
+	if (!strcmp(role, "tenant-admin"))
+		return (!strcmp(kind, "tenant") && self) ||
+		       ((!strcmp(kind, "workspace") || !strcmp(kind, "service")) && below);
+	if (!strcmp(role, "workspace-admin"))
+		return (!strcmp(kind, "workspace") && self) || (!strcmp(kind, "service") && below);
+	return 0; /* security-admin and viewer only read (policies come later) */
+}
+
+int srv_allowed(srv *s, const char *principal, enum srv_action action, const char *kind,
+		const char *name, const char *role)
+{
+	char after[ZT_STORE_NAME_MAX + 1] = "";
+	zt_object *v;
+	size_t n;
+	zt_err e;
+
+	for (;;) {
+		if (zt_store_list(s->store, "rolebinding", "", after, ZT_STORE_LIST_MAX, &v, &n, &e) !=
+		    0) {
+			zt_log(ZT_LOG_ERROR, "api: reading role bindings failed", "error", e.msg, NULL);
+			return 0; /* deny by default, errors included */
+		}
+		for (size_t i = 0; i < n; i++) {
+			const char *p = json_string_value(json_object_get(v[i].body, "principal"));
+			const char *rl = json_string_value(json_object_get(v[i].body, "role"));
+			const char *sc = json_string_value(json_object_get(v[i].body, "scope"));
+
+			if (p && rl && sc && !strcmp(p, principal) &&
+			    grants(rl, sc, action, kind, name, role)) {
+				zt_objects_free(v, n);
+				return 1;
+			}
+		}
+		if (n < ZT_STORE_LIST_MAX) {
+			zt_objects_free(v, n);
+			return 0;
+		}
+		snprintf(after, sizeof after, "%s", v[n - 1].name);
+		zt_objects_free(v, n);
+	}
+}

@@ -1,0 +1,293 @@
+/*
+ * server/server.c: the daemon. It sets up a new state directory, opens the
+ * store, the CA and the audit log, serves the API over TLS with its own
+ * certificate, and drains on SIGTERM.
+ *
+ * State directory:
+ *   ca/         the trust domain's CA (identity module; keys sealed with a KEK)
+ *   audit/      the audit log (audit module)
+ *   store.db    the store (SQLite)
+ *   server.pem  the server's SVID chain (spiffe://TD/zt/server, DNS localhost)
+ *   server.key  its key (sealed with a KEK)
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crypto/crypto.h"
+#include "identity/identity.h"
+#include "net/net.h"
+#include "server/server_int.h"
+
+#define SERVER_CERT_TTL (7 * 86400)
+
+static int path_in(char *out, size_t n, const char *dir, const char *name, zt_err *e)
+{
+	return zt_path_join(out, n, e, "%s/%s", dir, name);
+}
+
+/* The server's own SVID: issued at first start, again when half its life is gone. */
+static int server_cert(const char *dir, zt_ca *ca, zt_err *e)
+{
+	char crt[4200], key[4200];
+	STACK_OF(X509) *have = NULL;
+	zt_spiffe_id id;
+	int64_t nb, na;
+	int r;
+
+	if ((r = path_in(crt, sizeof crt, dir, "server.pem", e)) != 0 ||
+	    (r = path_in(key, sizeof key, dir, "server.key", e)) != 0)
+		return r;
+	if (zt_path_exists(crt) && zt_certs_load(crt, &have, NULL) == 0) {
+		int fresh = zt_cert_times(sk_X509_value(have, 0), &nb, &na) == 0 &&
+			    zt_now() < nb + (na - nb) / 2;
+
+		sk_X509_pop_free(have, X509_free);
+		if (fresh)
+			return 0;
+	}
+	char sid[600];
+	static const char *const dns[] = {"localhost"};
+	zt_issue_opts io = {SERVER_CERT_TTL, dns, 1};
+	EVP_PKEY *k = NULL;
+	zt_pubkey *pub = NULL;
+	zt_buf der, pem;
+
+	snprintf(sid, sizeof sid, "spiffe://%s/zt/server", zt_ca_td(ca));
+	zt_buf_init(&der, 1u << 20);
+	zt_buf_init(&pem, 1u << 20);
+	if ((r = zt_id_parse(sid, strlen(sid), &id, e)) != 0)
+		goto out;
+	if (!(k = zt_key_generate(e)) || !(pub = zt_pubkey_from_pkey(k, e))) {
+		r = -ZT_ECRYPTO;
+		goto out;
+	}
+	unlink(key); /* zt_key_store never replaces a key: the old one goes first */
+	if ((r = zt_ca_issue(ca, &id, pub, &io, &der, e)) != 0 ||
+	    (r = zt_der_certs_to_pem(der.p, der.len, &pem, e)) != 0 ||
+	    (r = zt_key_store(key, k, e)) != 0 ||
+	    (r = zt_file_write(crt, pem.p, pem.len, 0644, 0, e)) != 0)
+		goto out;
+out:
+	zt_buf_free(&der, 0);
+	zt_buf_free(&pem, 0);
+	zt_pubkey_free(pub);
+	EVP_PKEY_free(k);
+	return r;
+}
+
+/* mTLS callers (proxies, agents) present SVIDs of this trust domain. */
+static int verify_client(void *arg, STACK_OF(X509) *chain, zt_peer_info *out, zt_err *e)
+{
+	zt_svid_info info;
+	int r;
+
+	if ((r = zt_svid_verify(arg, chain, NULL, &info, e)) != 0)
+		return r;
+	snprintf(out->id, sizeof out->id, "%s", info.id.str);
+	out->not_after = info.chain_not_after;
+	return 0;
+}
+
+static SSL_CTX *server_tls(const char *dir, zt_bundle_set *set, zt_err *e)
+{
+	char crt[4200], key[4200];
+	STACK_OF(X509) *chain = NULL;
+	EVP_PKEY *k = NULL;
+	SSL_CTX *ctx = NULL;
+
+	if (path_in(crt, sizeof crt, dir, "server.pem", e) != 0 ||
+	    path_in(key, sizeof key, dir, "server.key", e) != 0 ||
+	    zt_certs_load(crt, &chain, e) != 0 || !(k = zt_key_load(key, e)))
+		goto out;
+	X509 *leaf = sk_X509_shift(chain);
+	zt_tls_opts o = {.server = 1, .allow_tls12 = 1, .cert = leaf, .chain = chain, .key = k,
+			 .verify = verify_client, .verify_arg = set, .peer_optional = 1};
+
+	ctx = zt_tls_ctx_new(&o, e);
+	X509_free(leaf);
+out:
+	sk_X509_pop_free(chain, X509_free);
+	EVP_PKEY_free(k);
+	return ctx;
+}
+
+/* A new state directory: CA, audit log, and the bootstrap administrator. */
+static int bootstrap(srv *s, const zt_server_config *c, const char *dir, char *token, size_t cap,
+		     zt_err *e)
+{
+	static const zt_http_req boot = {.request_id = "bootstrap", .query = ""};
+	char id[17];
+	uint64_t v;
+	json_t *b;
+	int r;
+
+	if ((r = zt_store_begin(s->store, e)) != 0)
+		return r;
+	if ((r = srv_token_create(s, "admin:bootstrap", "the bootstrap administrator", 0, token, cap,
+				  id, e)) != 0)
+		goto fail;
+	b = json_pack("{s:s,s:s,s:s}", "principal", "admin:bootstrap", "role", "admin", "scope", "");
+	r = zt_store_put(s->store, "rolebinding", "bootstrap-admin", b, 0, &v, e);
+	json_decref(b);
+	if (r != 0)
+		goto fail;
+	if (c->dev) {
+		/* a demo organization to look at */
+		static const struct {
+			const char *kind, *name;
+		} demo[] = {{"org", "demo"}, {"tenant", "demo/default"},
+			    {"workspace", "demo/default/dev"}, {"service", "demo/default/dev/web"}};
+
+		for (size_t i = 0; i < sizeof demo / sizeof demo[0]; i++) {
+			b = json_pack("{s:{},s:s}", "spec", "created_by", "admin:bootstrap");
+			r = zt_store_put(s->store, demo[i].kind, demo[i].name, b, 0, &v, e);
+			json_decref(b);
+			if (r != 0)
+				goto fail;
+		}
+	}
+	json_t *d = json_pack("{s:s,s:s,s:b}", "directory", dir, "trust_domain", s->td, "dev",
+			      c->dev);
+
+	if ((r = srv_audit(s, &boot, "zt-server", "server.bootstrap", "admin:bootstrap", "allow", d,
+			   e)) != 0)
+		goto fail;
+	return zt_store_commit(s->store, e);
+fail:
+	zt_store_rollback(s->store);
+	return r;
+}
+
+int zt_server_run(const zt_server_config *c, zt_err *e)
+{
+	char dir[4096], p[4200], token[128] = "";
+	srv *s = calloc(1, sizeof *s);
+	zt_ca *ca = NULL;
+	zt_bundle *bundle = NULL;
+	zt_bundle_set *set = NULL;
+	SSL_CTX *tls = NULL;
+	int r = 0, fresh;
+	sigset_t sigs;
+
+	if (!s)
+		return zt_err_set(e, ZT_ENOMEM, "out of memory");
+	pthread_mutex_init(&s->fail_mu, NULL);
+	zt_buf_init(&s->bundle_pem, 1u << 20);
+	if (c->dir) {
+		snprintf(dir, sizeof dir, "%s", c->dir);
+	} else if (c->dev) {
+		snprintf(dir, sizeof dir, "/tmp/zt-server-XXXXXX");
+		if (!mkdtemp(dir)) {
+			r = zt_err_set(e, ZT_EIO, "cannot make a temporary directory: %s", strerror(errno));
+			goto out;
+		}
+	} else {
+		r = zt_err_set(e, ZT_EINVAL, "give the state directory (--dir), or --dev");
+		goto out;
+	}
+	if ((r = path_in(p, sizeof p, dir, "store.db", e)) != 0)
+		goto out;
+	fresh = !zt_path_exists(p);
+	if (fresh) {
+		const char *td = c->trust_domain ? c->trust_domain : "zt.local";
+		char sub[4200], origin[300];
+
+		snprintf(origin, sizeof origin, "%s/zt-audit", td);
+		if ((r = zt_mkdir(dir, 0700, e)) != 0 ||
+		    (r = path_in(sub, sizeof sub, dir, "ca", e)) != 0 ||
+		    (r = zt_ca_init(sub, td, ZT_CA_ROOT_TTL_DEFAULT, ZT_CA_SIGNING_TTL_DEFAULT, e)) != 0 ||
+		    (r = path_in(sub, sizeof sub, dir, "audit", e)) != 0 ||
+		    (r = zt_audit_create(sub, origin, e)) != 0)
+			goto out;
+	}
+	if (!(s->store = zt_store_open(p, e))) {
+		r = -ZT_EIO;
+		goto out;
+	}
+	if ((r = path_in(p, sizeof p, dir, "ca", e)) != 0 || !(ca = zt_ca_open(p, e))) {
+		r = r ? r : -ZT_EIO;
+		goto out;
+	}
+	snprintf(s->td, sizeof s->td, "%s", zt_ca_td(ca));
+	if ((r = path_in(p, sizeof p, dir, "audit", e)) != 0 ||
+	    !(s->audit = zt_audit_open(p, ZT_AUDIT_WRITE, e))) {
+		r = r ? r : -ZT_EIO;
+		goto out;
+	}
+	if ((r = server_cert(dir, ca, e)) != 0 || !(bundle = zt_ca_bundle(ca, e)) ||
+	    (r = zt_bundle_to_pem(bundle, &s->bundle_pem, e)) != 0 || !(set = zt_bundle_set_new()) ||
+	    (r = zt_bundle_set_put(set, bundle, e)) != 0) {
+		bundle = NULL;
+		r = r ? r : -ZT_EIO;
+		goto out;
+	}
+	bundle = NULL; /* the set owns it */
+	if (fresh && (r = bootstrap(s, c, dir, token, sizeof token, e)) != 0)
+		goto out;
+	if (!(tls = server_tls(dir, set, e))) {
+		r = -ZT_ECRYPTO;
+		goto out;
+	}
+	/* signals are taken by this thread alone, with sigwait */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	zt_httpd_opts ho = {.listen = c->listen ? c->listen : "127.0.0.1:8443", .tls = tls,
+			    .handler = srv_handle, .arg = s};
+
+	if (!(s->httpd = zt_httpd_start(&ho, e))) {
+		r = -ZT_EIO;
+		goto out;
+	}
+	char url[128];
+
+	snprintf(url, sizeof url, "https://localhost:%u", zt_httpd_port(s->httpd));
+	printf("zt server: serving %s (trust domain %s, state in %s)\n", url, s->td, dir);
+	if (token[0]) {
+		printf("\nthe bootstrap administrator's token (shown once, keep it):\n\n  %s\n\n", token);
+		printf("try:\n  zt bundle export --dir %s/ca --format pem > bundle.pem\n"
+		       "  curl --cacert bundle.pem -H \"Authorization: Bearer $TOKEN\" %s/v1/orgs\n",
+		       dir, url);
+	}
+	fflush(stdout);
+	if (c->ready_file) {
+		zt_buf rf;
+
+		zt_buf_init(&rf, 4096);
+		if (zt_buf_appendf(&rf, e, "%s\n%s\n%s\n", url, token, dir) != 0 ||
+		    zt_file_write(c->ready_file, rf.p, rf.len, 0600, 0, e) != 0) {
+			zt_buf_free(&rf, 1);
+			r = -ZT_EIO;
+			goto out;
+		}
+		zt_buf_free(&rf, 1);
+	}
+	zt_wipe(token, sizeof token);
+	zt_log(ZT_LOG_INFO, "server started", "url", url, "dir", dir, NULL);
+	int sig = 0;
+
+	sigwait(&sigs, &sig);
+	zt_log(ZT_LOG_INFO, "server stopping: draining requests", NULL);
+	zt_httpd_stop(s->httpd, 10000);
+	s->httpd = NULL;
+out:
+	zt_wipe(token, sizeof token);
+	if (s->httpd)
+		zt_httpd_stop(s->httpd, 0);
+	SSL_CTX_free(tls);
+	zt_bundle_set_free(set);
+	zt_bundle_free(bundle);
+	zt_ca_free(ca);
+	zt_audit_close(s->audit);
+	zt_store_close(s->store);
+	zt_buf_free(&s->bundle_pem, 0);
+	pthread_mutex_destroy(&s->fail_mu);
+	free(s);
+	return r;
+}

@@ -1,0 +1,63 @@
+/* server_int.h: the server's state, shared by its files. */
+#ifndef ZT_SERVER_INT_H
+#define ZT_SERVER_INT_H
+
+#include <pthread.h>
+
+#include "audit/audit.h"
+#include "net/httpd.h"
+#include "server/server.h"
+#include "store/store.h"
+
+typedef struct srv {
+	zt_store *store;
+	zt_audit *audit;
+	char td[256];
+	zt_buf bundle_pem;   /* the trust bundle, served at /v1/bundle */
+	zt_httpd *httpd;
+	pthread_mutex_t fail_mu; /* failed-authentication counters */
+	struct srv_fail {
+		uint64_t key;
+		int64_t window;
+		unsigned count;
+	} fails[1024];
+} srv;
+
+/* ---- authz.c: who the caller is and what they may do ---- */
+
+#define SRV_PRINCIPAL_MAX 2100
+
+/* The caller: a SPIFFE ID (mTLS) or "token:<id>" (bearer), or 401/429 answered. */
+int srv_authenticate(srv *s, const zt_http_req *q, zt_http_resp *r, char *principal,
+		     size_t cap);
+
+/* READ; CREATE a new object; WRITE (update or delete) an existing one. */
+enum srv_action { SRV_READ, SRV_CREATE, SRV_WRITE };
+
+/*
+ * 1 if principal may do action to an object of `kind` named `name` (for a
+ * collection: the parent's name, "" at the top). `role` is the role a
+ * role binding being written grants (NULL otherwise).
+ */
+int srv_allowed(srv *s, const char *principal, enum srv_action action, const char *kind,
+		const char *name, const char *role);
+/* 1 if role is one zt knows. */
+int srv_role_ok(const char *role);
+
+/* Tokens: "ztk_<16 hex id>_<43 base64url secret>". */
+int srv_token_create(srv *s, const char *principal, const char *description, int64_t ttl_s,
+		     char *token, size_t cap, char *id, zt_err *e) ZT_MUST_CHECK;
+
+/* ---- api.c ---- */
+
+void srv_handle(void *arg, const zt_http_req *q, zt_http_resp *r);
+
+/*
+ * Appends an audit entry for what the caller did (decision allow or deny);
+ * inside the store transaction of the change it records, so that a change
+ * is committed only once its entry is durable.
+ */
+int srv_audit(srv *s, const zt_http_req *q, const char *principal, const char *action,
+	      const char *target, const char *decision, json_t *details, zt_err *e) ZT_MUST_CHECK;
+
+#endif
