@@ -593,6 +593,23 @@ static int listen_on(const char *spec, int *fd, uint16_t *port, zt_err *e)
 	return 0;
 }
 
+/* Frees what start made; the acceptor and every connection are gone. */
+static void httpd_free(zt_httpd *h)
+{
+	if (h->lfd >= 0)
+		close(h->lfd);
+	if (h->wake[0] >= 0) {
+		close(h->wake[0]);
+		close(h->wake[1]);
+	}
+	if (h->o.tls)
+		SSL_CTX_free(h->o.tls);
+	free(h->slots);
+	pthread_mutex_destroy(&h->mu);
+	pthread_cond_destroy(&h->idle);
+	free(h);
+}
+
 zt_httpd *zt_httpd_start(const zt_httpd_opts *o, zt_err *e)
 {
 	zt_httpd *h = calloc(1, sizeof *h);
@@ -634,18 +651,7 @@ zt_httpd *zt_httpd_start(const zt_httpd_opts *o, zt_err *e)
 	}
 	return h;
 fail:
-	if (h->lfd >= 0)
-		close(h->lfd);
-	if (h->wake[0] >= 0) {
-		close(h->wake[0]);
-		close(h->wake[1]);
-	}
-	if (h->o.tls)
-		SSL_CTX_free(h->o.tls);
-	free(h->slots);
-	pthread_mutex_destroy(&h->mu);
-	pthread_cond_destroy(&h->idle);
-	free(h);
+	httpd_free(h);
 	return NULL;
 }
 
@@ -671,6 +677,7 @@ void zt_httpd_stop(zt_httpd *h, int drain_ms)
 	}
 	pthread_join(h->acceptor, NULL);
 	close(h->lfd);
+	h->lfd = -1;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += drain_ms / 1000;
 	until.tv_nsec += (long)(drain_ms % 1000) * 1000000L;
@@ -692,12 +699,5 @@ void zt_httpd_stop(zt_httpd *h, int drain_ms)
 	while (h->active > 0)
 		pthread_cond_wait(&h->idle, &h->mu);
 	pthread_mutex_unlock(&h->mu);
-	close(h->wake[0]);
-	close(h->wake[1]);
-	if (h->o.tls)
-		SSL_CTX_free(h->o.tls);
-	free(h->slots);
-	pthread_mutex_destroy(&h->mu);
-	pthread_cond_destroy(&h->idle);
-	free(h);
+	httpd_free(h);
 }
