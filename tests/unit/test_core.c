@@ -184,11 +184,12 @@ static void test_strerror(void **state)
 	assert_string_equal(zt_strerror(ZT_ENOENT), "not found");
 	assert_string_equal(zt_strerror(ZT_ELIMIT), "limit exceeded");
 	assert_string_equal(zt_strerror(ZT_ESTATE), "invalid state");
+	assert_string_equal(zt_strerror(ZT_ECONFLICT), "conflict");
 	/* the negative values functions return work too */
 	assert_string_equal(zt_strerror(-ZT_ENOENT), "not found");
 	assert_string_equal(zt_strerror(-ZT_EVERIFY), "verification failed");
-	assert_string_equal(zt_strerror(11), "unknown error");
-	assert_string_equal(zt_strerror(-11), "unknown error");
+	assert_string_equal(zt_strerror(12), "unknown error");
+	assert_string_equal(zt_strerror(-12), "unknown error");
 	assert_string_equal(zt_strerror(INT_MAX), "unknown error");
 }
 
