@@ -85,7 +85,7 @@ static int split_path(const char *path, char seg[][64], int max)
 }
 
 /* The value of key in a query string ("a=1&b=2"), copied; 0 if present. */
-static int query_get(const char *query, const char *key, char *out, size_t cap)
+int srv_query(const char *query, const char *key, char *out, size_t cap)
 {
 	size_t kl = strlen(key);
 
@@ -126,7 +126,7 @@ static int query_u64(const char *query, const char *key, uint64_t *out, int *pre
 	char v[24], *end;
 
 	*present = 0;
-	if (query_get(query, key, v, sizeof v) != 0)
+	if (srv_query(query, key, v, sizeof v) != 0)
 		return 0;
 	*present = 1;
 	if (v[0] < '0' || v[0] > '9')
@@ -158,7 +158,7 @@ static json_t *object_json(const zt_object *o)
 }
 
 /* Maps a store or audit error to a status. */
-static void fail(zt_http_resp *r, const zt_http_req *q, const zt_err *e)
+void srv_fail(zt_http_resp *r, const zt_http_req *q, const zt_err *e)
 {
 	int status = 500;
 	const char *code = "internal";
@@ -176,11 +176,12 @@ static void fail(zt_http_resp *r, const zt_http_req *q, const zt_err *e)
 	zt_http_resp_error(r, q, status, code, "%s", e->msg);
 }
 
-static void forbid(srv *s, zt_http_resp *r, const zt_http_req *q, const char *principal,
+void srv_forbid(srv *s, zt_http_resp *r, const zt_http_req *q, const char *principal,
 		   const char *action, const char *target)
 {
 	zt_err e;
 
+	s->denials++;
 	/* every refusal is on record, as every change is */
 	if (srv_audit(s, q, principal, action, target, "deny", NULL, &e) != 0)
 		zt_log(ZT_LOG_ERROR, "api: auditing a denial failed", "request_id", q->request_id,
@@ -264,7 +265,7 @@ static int spec_ok(const zt_http_req *q, zt_http_resp *r, json_t *spec)
 }
 
 /* The version an update or delete names: If-Match: "N", or ?version=N, or the body's. */
-static int expected_version(const zt_http_req *q, json_t *body, uint64_t *v)
+int srv_expected_version(const zt_http_req *q, json_t *body, uint64_t *v)
 {
 	const zt_http1_field *f = zt_http1_field_get(q->head->fields, q->head->nfields, "if-match",
 						     NULL);
@@ -301,7 +302,7 @@ static int expected_version(const zt_http_req *q, json_t *body, uint64_t *v)
 }
 
 /* Commit a change with its audit entry, or neither. */
-static int commit_audited(srv *s, const zt_http_req *q, const char *principal,
+int srv_commit_audited(srv *s, const zt_http_req *q, const char *principal,
 			  const char *action, const char *target, json_t *details, zt_err *e)
 {
 	if (srv_audit(s, q, principal, action, target, "allow", details, e) != 0) {
@@ -367,12 +368,12 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 
 			if (!srv_allowed(s, principal, SRV_READ, kind, name, NULL)) {
 				snprintf(action, sizeof action, "%s.list", kind);
-				forbid(s, r, q, principal, action, name);
+				srv_forbid(s, r, q, principal, action, name);
 				return;
 			}
 			if (query_u64(q->query, "limit", &limit, &present) != 0 || limit == 0 ||
 			    limit > ZT_STORE_LIST_MAX ||
-			    (query_get(q->query, "after", after, sizeof after) == 0 &&
+			    (srv_query(q->query, "after", after, sizeof after) == 0 &&
 			     !zt_store_name_ok(after))) {
 				zt_http_resp_error(r, q, 400, "invalid",
 						   "limit is 1-%d and after a name from an earlier page",
@@ -382,14 +383,14 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 			/* a collection under a parent that is not there is not there either */
 			if (level > 1) {
 				if (zt_store_get(s->store, levels[level - 2].kind, name, &o, &e) != 0) {
-					fail(r, q, &e);
+					srv_fail(r, q, &e);
 					return;
 				}
 				zt_object_clear(&o);
 			}
 			snprintf(prefix, sizeof prefix, "%s%s", name, name[0] ? "/" : "");
 			if (zt_store_list(s->store, kind, prefix, after, (size_t)limit, &v, &n, &e) != 0) {
-				fail(r, q, &e);
+				srv_fail(r, q, &e);
 				return;
 			}
 			json_t *items = json_array();
@@ -440,7 +441,7 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 		snprintf(full, sizeof full, "%s%s%s", name, name[0] ? "/" : "", leaf);
 		snprintf(action, sizeof action, "%s.create", kind);
 		if (!srv_allowed(s, principal, SRV_CREATE, kind, full, NULL)) {
-			forbid(s, r, q, principal, action, full);
+			srv_forbid(s, r, q, principal, action, full);
 			json_decref(b);
 			return;
 		}
@@ -449,29 +450,60 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 		json_decref(b);
 		if (zt_store_begin(s->store, &e) != 0) {
 			json_decref(body);
-			fail(r, q, &e);
+			srv_fail(r, q, &e);
 			return;
 		}
 		/* the parent must exist, in the same transaction */
 		if (level > 1 && zt_store_get(s->store, levels[level - 2].kind, name, &o, &e) != 0) {
 			zt_store_rollback(s->store);
 			json_decref(body);
-			fail(r, q, &e);
+			srv_fail(r, q, &e);
 			return;
 		}
 		if (level > 1)
 			zt_object_clear(&o);
+		/* SPIFFE IDs name the workspace, not the tenant: unique across an organization */
+		if (!strcmp(kind, "workspace")) {
+			char org[80];
+			zt_object *v = NULL;
+			size_t n = 0, taken = 0;
+
+			snprintf(org, sizeof org, "%.*s/", (int)strcspn(full, "/"), full);
+			if (zt_store_list(s->store, "workspace", org, "", ZT_STORE_LIST_MAX, &v, &n, &e) !=
+			    0) {
+				zt_store_rollback(s->store);
+				json_decref(body);
+				srv_fail(r, q, &e);
+				return;
+			}
+			for (size_t i = 0; i < n; i++) {
+				const char *last = strrchr(v[i].name, '/');
+
+				taken |= last && !strcmp(last + 1, leaf);
+			}
+			zt_objects_free(v, n);
+			if (taken) {
+				zt_store_rollback(s->store);
+				json_decref(body);
+				zt_http_resp_error(r, q, 409, "exists",
+						   "a workspace named \"%s\" exists in this organization; "
+						   "workspace names are unique across an organization, "
+						   "because SPIFFE IDs name the workspace",
+						   leaf);
+				return;
+			}
+		}
 		if (zt_store_put(s->store, kind, full, body, 0, &version, &e) != 0) {
 			zt_store_rollback(s->store);
 			json_decref(body);
-			fail(r, q, &e);
+			srv_fail(r, q, &e);
 			return;
 		}
 		json_decref(body);
-		if (commit_audited(s, q, principal, action, full,
+		if (srv_commit_audited(s, q, principal, action, full,
 				   json_pack("{s:I}", "version", (json_int_t)version), &e) != 0 ||
 		    zt_store_get(s->store, kind, full, &o, &e) != 0) {
-			fail(r, q, &e);
+			srv_fail(r, q, &e);
 			return;
 		}
 		char loc[2300];
@@ -487,11 +519,11 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 	if (!strcmp(q->method, "GET")) {
 		if (!srv_allowed(s, principal, SRV_READ, kind, name, NULL)) {
 			snprintf(action, sizeof action, "%s.get", kind);
-			forbid(s, r, q, principal, action, name);
+			srv_forbid(s, r, q, principal, action, name);
 			return;
 		}
 		if (zt_store_get(s->store, kind, name, &o, &e) != 0) {
-			fail(r, q, &e);
+			srv_fail(r, q, &e);
 			return;
 		}
 		zt_http_resp_json(r, 200, object_json(&o));
@@ -506,7 +538,7 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 	}
 	snprintf(action, sizeof action, "%s.%s", kind, del ? "delete" : "update");
 	if (!srv_allowed(s, principal, SRV_WRITE, kind, name, NULL)) {
-		forbid(s, r, q, principal, action, name);
+		srv_forbid(s, r, q, principal, action, name);
 		return;
 	}
 	json_t *b = NULL;
@@ -514,7 +546,7 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 
 	if (!del && !(b = body_object(q, r, update_members)))
 		return;
-	if (expected_version(q, b, &expect) != 0) {
+	if (srv_expected_version(q, b, &expect) != 0) {
 		zt_http_resp_error(r, q, 428, "version-required",
 				   "name the version you read: If-Match: \"N\", ?version=N or "
 				   "\"version\" in the body");
@@ -531,7 +563,7 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 	}
 	if (zt_store_begin(s->store, &e) != 0) {
 		json_decref(b);
-		fail(r, q, &e);
+		srv_fail(r, q, &e);
 		return;
 	}
 	if (del && level < NLEVELS) {
@@ -543,7 +575,7 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 		snprintf(prefix, sizeof prefix, "%s/", name);
 		if (zt_store_list(s->store, levels[level].kind, prefix, "", 1, &v, &n, &e) != 0) {
 			zt_store_rollback(s->store);
-			fail(r, q, &e);
+			srv_fail(r, q, &e);
 			return;
 		}
 		zt_objects_free(v, n);
@@ -564,7 +596,7 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 		if (zt_store_get(s->store, kind, name, &cur, &e) != 0) {
 			zt_store_rollback(s->store);
 			json_decref(b);
-			fail(r, q, &e);
+			srv_fail(r, q, &e);
 			return;
 		}
 		json_object_set(cur.body, "spec", spec);
@@ -574,12 +606,12 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 	json_decref(b);
 	if (r->status != 0) {
 		zt_store_rollback(s->store);
-		fail(r, q, &e);
+		srv_fail(r, q, &e);
 		return;
 	}
-	if (commit_audited(s, q, principal, action, name,
+	if (srv_commit_audited(s, q, principal, action, name,
 			   json_pack("{s:I}", "version", (json_int_t)version), &e) != 0) {
-		fail(r, q, &e);
+		srv_fail(r, q, &e);
 		return;
 	}
 	if (del) {
@@ -588,7 +620,7 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 		return;
 	}
 	if (zt_store_get(s->store, kind, name, &o, &e) != 0) {
-		fail(r, q, &e);
+		srv_fail(r, q, &e);
 		return;
 	}
 	zt_http_resp_json(r, 200, object_json(&o));
@@ -624,13 +656,13 @@ static void bindings(srv *s, const zt_http_req *q, zt_http_resp *r, const char *
 		zt_object *v;
 		size_t n;
 
-		(void)query_get(q->query, "scope", scope, sizeof scope);
+		(void)srv_query(q->query, "scope", scope, sizeof scope);
 		if (!srv_allowed(s, principal, SRV_READ, "rolebinding", scope, NULL)) {
-			forbid(s, r, q, principal, "rolebinding.list", scope);
+			srv_forbid(s, r, q, principal, "rolebinding.list", scope);
 			return;
 		}
 		if (zt_store_list(s->store, "rolebinding", "", "", ZT_STORE_LIST_MAX, &v, &n, &e) != 0) {
-			fail(r, q, &e);
+			srv_fail(r, q, &e);
 			return;
 		}
 		json_t *items = json_array();
@@ -668,7 +700,7 @@ static void bindings(srv *s, const zt_http_req *q, zt_http_resp *r, const char *
 			return;
 		}
 		if (!srv_allowed(s, principal, SRV_WRITE, "rolebinding", scope, role)) {
-			forbid(s, r, q, principal, "rolebinding.create", scope);
+			srv_forbid(s, r, q, principal, "rolebinding.create", scope);
 			json_decref(b);
 			return;
 		}
@@ -677,15 +709,15 @@ static void bindings(srv *s, const zt_http_req *q, zt_http_resp *r, const char *
 		    zt_store_put(s->store, "rolebinding", name, b, 0, &version, &e) != 0) {
 			zt_store_rollback(s->store);
 			json_decref(b);
-			fail(r, q, &e);
+			srv_fail(r, q, &e);
 			return;
 		}
 		json_t *d = json_pack("{s:s,s:s,s:s}", "principal", p, "role", role, "scope", scope);
 
 		json_decref(b);
-		if (commit_audited(s, q, principal, "rolebinding.create", name, d, &e) != 0 ||
+		if (srv_commit_audited(s, q, principal, "rolebinding.create", name, d, &e) != 0 ||
 		    zt_store_get(s->store, "rolebinding", name, &o, &e) != 0) {
-			fail(r, q, &e);
+			srv_fail(r, q, &e);
 			return;
 		}
 		zt_http_resp_json(r, 201, object_json(&o));
@@ -695,7 +727,7 @@ static void bindings(srv *s, const zt_http_req *q, zt_http_resp *r, const char *
 	if (nseg == 2 && strlen(seg[1]) == 32 && zt_store_name_ok(seg[1]) &&
 	    (!strcmp(q->method, "GET") || !strcmp(q->method, "DELETE"))) {
 		if (zt_store_get(s->store, "rolebinding", seg[1], &o, &e) != 0) {
-			fail(r, q, &e);
+			srv_fail(r, q, &e);
 			return;
 		}
 		const char *scope = json_string_value(json_object_get(o.body, "scope"));
@@ -704,7 +736,7 @@ static void bindings(srv *s, const zt_http_req *q, zt_http_resp *r, const char *
 
 		if (!srv_allowed(s, principal, del ? SRV_WRITE : SRV_READ, "rolebinding",
 				 scope ? scope : "", role)) {
-			forbid(s, r, q, principal, del ? "rolebinding.delete" : "rolebinding.get",
+			srv_forbid(s, r, q, principal, del ? "rolebinding.delete" : "rolebinding.get",
 			       seg[1]);
 			zt_object_clear(&o);
 			return;
@@ -719,11 +751,11 @@ static void bindings(srv *s, const zt_http_req *q, zt_http_resp *r, const char *
 		if (zt_store_begin(s->store, &e) != 0 ||
 		    zt_store_delete(s->store, "rolebinding", seg[1], version, &version, &e) != 0) {
 			zt_store_rollback(s->store);
-			fail(r, q, &e);
+			srv_fail(r, q, &e);
 			return;
 		}
-		if (commit_audited(s, q, principal, "rolebinding.delete", seg[1], NULL, &e) != 0) {
-			fail(r, q, &e);
+		if (srv_commit_audited(s, q, principal, "rolebinding.delete", seg[1], NULL, &e) != 0) {
+			srv_fail(r, q, &e);
 			return;
 		}
 		zt_http_resp_json(r, 200, json_pack("{s:s,s:I}", "name", seg[1], "deleted",
@@ -768,13 +800,13 @@ static void tokens(srv *s, const zt_http_req *q, zt_http_resp *r, const char *pr
 			return;
 		}
 		if (!srv_allowed(s, principal, SRV_WRITE, "token", "", NULL)) {
-			forbid(s, r, q, principal, "token.create", "");
+			srv_forbid(s, r, q, principal, "token.create", "");
 			json_decref(b);
 			return;
 		}
 		if (zt_store_begin(s->store, &e) != 0) {
 			json_decref(b);
-			fail(r, q, &e);
+			srv_fail(r, q, &e);
 			return;
 		}
 		/* a token without a principal is its own: "token:<id>" */
@@ -783,7 +815,7 @@ static void tokens(srv *s, const zt_http_req *q, zt_http_resp *r, const char *pr
 		if (srv_token_create(s, p, d, secs, token, sizeof token, id, &e) != 0) {
 			zt_store_rollback(s->store);
 			json_decref(b);
-			fail(r, q, &e);
+			srv_fail(r, q, &e);
 			return;
 		}
 		if (!p) {
@@ -792,10 +824,10 @@ static void tokens(srv *s, const zt_http_req *q, zt_http_resp *r, const char *pr
 		}
 		json_t *det = json_pack("{s:s,s:s}", "token_id", id, "principal", p);
 
-		if (commit_audited(s, q, principal, "token.create", id, det, &e) != 0) {
+		if (srv_commit_audited(s, q, principal, "token.create", id, det, &e) != 0) {
 			json_decref(b);
 			zt_wipe(token, sizeof token);
-			fail(r, q, &e);
+			srv_fail(r, q, &e);
 			return;
 		}
 		zt_http_resp_json(r, 201, json_pack("{s:s,s:s,s:s,s:s}", "id", id, "token", token,
@@ -810,24 +842,24 @@ static void tokens(srv *s, const zt_http_req *q, zt_http_resp *r, const char *pr
 		uint64_t v;
 
 		if (!srv_allowed(s, principal, SRV_WRITE, "token", "", NULL)) {
-			forbid(s, r, q, principal, "token.revoke", seg[1]);
+			srv_forbid(s, r, q, principal, "token.revoke", seg[1]);
 			return;
 		}
 		if (zt_store_begin(s->store, &e) != 0 ||
 		    zt_store_get(s->store, "token", seg[1], &o, &e) != 0) {
 			zt_store_rollback(s->store);
-			fail(r, q, &e);
+			srv_fail(r, q, &e);
 			return;
 		}
 		v = o.version;
 		zt_object_clear(&o);
 		if (zt_store_delete(s->store, "token", seg[1], v, &v, &e) != 0) {
 			zt_store_rollback(s->store);
-			fail(r, q, &e);
+			srv_fail(r, q, &e);
 			return;
 		}
-		if (commit_audited(s, q, principal, "token.revoke", seg[1], NULL, &e) != 0) {
-			fail(r, q, &e);
+		if (srv_commit_audited(s, q, principal, "token.revoke", seg[1], NULL, &e) != 0) {
+			srv_fail(r, q, &e);
 			return;
 		}
 		zt_http_resp_json(r, 200, json_pack("{s:s,s:b}", "id", seg[1], "revoked", 1));
@@ -873,7 +905,7 @@ static void audit_api(srv *s, const zt_http_req *q, zt_http_resp *r, const char 
 		return;
 	}
 	if (!srv_allowed(s, principal, SRV_READ, "audit", "", NULL)) {
-		forbid(s, r, q, principal, "audit.read", "audit");
+		srv_forbid(s, r, q, principal, "audit.read", "audit");
 		return;
 	}
 	if (!strcmp(seg[1], "checkpoint")) {
@@ -882,7 +914,7 @@ static void audit_api(srv *s, const zt_http_req *q, zt_http_resp *r, const char 
 		zt_buf_init(&note, ZT_NOTE_MAX);
 		if (zt_audit_checkpoint(s->audit, &note, &e) != 0) {
 			zt_buf_free(&note, 0);
-			fail(r, q, &e);
+			srv_fail(r, q, &e);
 			return;
 		}
 		r->content_type = "text/plain; charset=utf-8";
@@ -913,7 +945,7 @@ static void audit_api(srv *s, const zt_http_req *q, zt_http_resp *r, const char 
 			    !(j = zt_json_parse((const char *)ent.p, ent.len, &e))) {
 				zt_buf_free(&ent, 0);
 				json_decref(items);
-				fail(r, q, &e);
+				srv_fail(r, q, &e);
 				return;
 			}
 			json_array_append_new(items, json_pack("{s:I,s:o}", "index", (json_int_t)i,
@@ -937,7 +969,7 @@ static void audit_api(srv *s, const zt_http_req *q, zt_http_resp *r, const char 
 			b = size;
 		if (zt_audit_prove(s->audit, a, b, proof, &n, &e) != 0 ||
 		    zt_audit_root(s->audit, b, root, &e) != 0 || zt_audit_leaf(s->audit, a, other, &e) != 0) {
-			fail(r, q, &e);
+			srv_fail(r, q, &e);
 			return;
 		}
 		json_t *rj = hashes(&root, 1), *lj = hashes(&other, 1);
@@ -961,7 +993,7 @@ static void audit_api(srv *s, const zt_http_req *q, zt_http_resp *r, const char 
 			b = size;
 		if (zt_audit_prove_consistency(s->audit, a, b, proof, &n, &e) != 0 ||
 		    zt_audit_root(s->audit, a, other, &e) != 0 || zt_audit_root(s->audit, b, root, &e) != 0) {
-			fail(r, q, &e);
+			srv_fail(r, q, &e);
 			return;
 		}
 		json_t *r1 = hashes(&other, 1), *r2 = hashes(&root, 1);
@@ -979,12 +1011,60 @@ static void audit_api(srv *s, const zt_http_req *q, zt_http_resp *r, const char 
 
 /* ---- the router ---------------------------------------------------------------------------- */
 
+/* Prometheus text format: what an operator graphs and alerts on. */
+static void metrics(srv *s, zt_http_resp *r)
+{
+	zt_buf *b = &r->body;
+	int ok = 1;
+
+	r->content_type = "text/plain; version=0.0.4";
+	ok &= zt_buf_appendf(b, NULL,
+			     "# HELP zt_server_responses_total API responses by status class.\n"
+			     "# TYPE zt_server_responses_total counter\n") == 0;
+	for (int c = 2; c <= 5; c++)
+		ok &= zt_buf_appendf(b, NULL, "zt_server_responses_total{class=\"%dxx\"} %llu\n", c,
+				     (unsigned long long)s->responses[c]) == 0;
+	ok &= zt_buf_appendf(
+		  b, NULL,
+		  "# HELP zt_server_auth_failures_total Failed authentications.\n"
+		  "# TYPE zt_server_auth_failures_total counter\n"
+		  "zt_server_auth_failures_total %llu\n"
+		  "# HELP zt_server_denials_total Requests refused by role-based access (403).\n"
+		  "# TYPE zt_server_denials_total counter\n"
+		  "zt_server_denials_total %llu\n"
+		  "# HELP zt_server_store_revision The store's latest revision.\n"
+		  "# TYPE zt_server_store_revision gauge\n"
+		  "zt_server_store_revision %llu\n"
+		  "# HELP zt_server_audit_entries Entries in the audit log.\n"
+		  "# TYPE zt_server_audit_entries gauge\n"
+		  "zt_server_audit_entries %llu\n",
+		  (unsigned long long)s->auth_failures, (unsigned long long)s->denials,
+		  (unsigned long long)zt_store_revision(s->store),
+		  (unsigned long long)zt_audit_size(s->audit)) == 0;
+	if (!ok)
+		r->status = 500;
+}
+
+static void route(srv *s, const zt_http_req *q, zt_http_resp *r);
+
 void srv_handle(void *arg, const zt_http_req *q, zt_http_resp *r)
 {
 	srv *s = arg;
+
+	route(s, q, r);
+	if (r->status >= 200 && r->status < 600)
+		s->responses[r->status / 100]++;
+}
+
+static void route(srv *s, const zt_http_req *q, zt_http_resp *r)
+{
 	char seg[SEGMENTS_MAX][64], principal[SRV_PRINCIPAL_MAX];
 	int nseg = split_path(q->path, seg, SEGMENTS_MAX);
 
+	if (!strcmp(q->path, "/metrics") && !strcmp(q->method, "GET")) {
+		metrics(s, r);
+		return;
+	}
 	if (nseg <= 0) {
 		zt_http_resp_error(r, q, 404, "not-found", "the API lives under /v1/");
 		return;
@@ -1016,6 +1096,8 @@ void srv_handle(void *arg, const zt_http_req *q, zt_http_resp *r)
 		tokens(s, q, r, principal, seg, nseg);
 	else if (!strcmp(seg[0], "audit"))
 		audit_api(s, q, r, principal, seg, nseg);
+	else if (!strcmp(seg[0], "policies"))
+		srv_policies(s, q, r, principal, seg, nseg);
 	else
 		zt_http_resp_error(r, q, 404, "not-found", "no such resource: %s", q->path);
 }

@@ -113,6 +113,7 @@ static int unauthorized(srv *s, const zt_http_req *q, zt_http_resp *r, const cha
 	pthread_mutex_lock(&s->fail_mu);
 	fail_slot(s, key, now)->count++;
 	pthread_mutex_unlock(&s->fail_mu);
+	s->auth_failures++;
 	zt_log(ZT_LOG_WARN, "api: authentication failed", "request_id", q->request_id, "remote",
 	       q->remote, "reason", why, NULL);
 	if (zt_http_resp_header(r, "WWW-Authenticate", "Bearer realm=\"zt\"") != 0)
@@ -242,6 +243,8 @@ static int grants(const char *role, const char *scope, enum srv_action action, c
 			return !strcmp(bound_role, "viewer");
 		return 0;
 	}
+	if (!strcmp(kind, "policy"))
+		return strcmp(role, "viewer") != 0; /* every admin role, at or above the scope */
 	if (!is_hier(kind))
 		return 0;
 	if (!strcmp(role, "org-admin"))

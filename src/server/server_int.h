@@ -15,6 +15,8 @@ typedef struct srv {
 	char td[256];
 	zt_buf bundle_pem;   /* the trust bundle, served at /v1/bundle */
 	zt_httpd *httpd;
+	_Atomic unsigned long long responses[6]; /* by status class: [2] is 2xx ... [5] 5xx */
+	_Atomic unsigned long long auth_failures, denials;
 	pthread_mutex_t fail_mu; /* failed-authentication counters */
 	struct srv_fail {
 		uint64_t key;
@@ -51,6 +53,23 @@ int srv_token_create(srv *s, const char *principal, const char *description, int
 /* ---- api.c ---- */
 
 void srv_handle(void *arg, const zt_http_req *q, zt_http_resp *r);
+/* A store or audit error as the status it means (404, 409, 400, 413, 503...). */
+void srv_fail(zt_http_resp *r, const zt_http_req *q, const zt_err *e);
+/* 403, and the refusal appended to the audit log. */
+void srv_forbid(srv *s, zt_http_resp *r, const zt_http_req *q, const char *principal,
+		const char *action, const char *target);
+/* A percent-decoded query value; 0 if present and valid. */
+int srv_query(const char *query, const char *key, char *out, size_t cap);
+/* The version a write names: If-Match, ?version=, or body's "version"; 0 if given. */
+int srv_expected_version(const zt_http_req *q, json_t *body, uint64_t *v);
+/* Audits the change (allow) and commits the open store transaction; rolls back if the audit fails. */
+int srv_commit_audited(srv *s, const zt_http_req *q, const char *principal, const char *action,
+		       const char *target, json_t *details, zt_err *e) ZT_MUST_CHECK;
+
+/* ---- policies.c: /v1/policies ---- */
+
+void srv_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
+		  char seg[][64], int nseg);
 
 /*
  * Appends an audit entry for what the caller did (decision allow or deny);

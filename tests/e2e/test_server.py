@@ -270,10 +270,16 @@ def test_crud_hierarchy_through_curl(srv):
         r = expect(c("POST", C(parent), {"name": leaf, "spec": {"level": kind}}), 201)
         assert (r.json["kind"], r.json["name"], r.json["spec"]) == (kind, name, {"level": kind}), r
         assert expect(c("GET", P(name)), 200).json == r.json
-    # spec is optional; the same leaf name under other parents is another object
+    # spec is optional; the same service name under other workspaces is another object
     assert expect(c("POST", C("acme"), {"name": "ops"}), 201).json["spec"] == {}
-    expect(c("POST", C("acme/ops"), {"name": "prod"}), 201)
-    expect(c("POST", C("acme/ops/prod"), {"name": "api"}), 201)
+    expect(c("POST", C("acme/ops"), {"name": "ops-prod"}), 201)
+    expect(c("POST", C("acme/ops/ops-prod"), {"name": "api"}), 201)
+    # but workspace names are unique across an organization: SPIFFE IDs name the workspace
+    # (spiffe://TD/ns/WORKSPACE/sa/SERVICE), not the tenant
+    r = expect(c("POST", C("acme/ops"), {"name": "prod"}), 409, "exists")
+    assert "unique across an organization" in r.json["error"]["message"], r.json
+    expect(c("GET", P("acme/ops/prod")), 404)
+    expect(c("POST", C("acme/ops"), {"name": "prod2"}), 201)
     assert names(expect(c("GET", C("acme")), 200)) == ["acme/ops", "acme/pay"]
     assert "acme" in names(expect(c("GET", C()), 200))
 
@@ -1305,3 +1311,27 @@ def test_concurrent_writers(fresh):
         assert [r.code for r in res if r.status == 409] == ["exists"]
     assert s.audit_size() == size0 + 160 + rounds + 5
     check_audit_count(s)
+
+
+def test_metrics_count_responses_failures_and_denials(fresh):
+    s = fresh()
+
+    def metric(text, name):
+        m = re.search(rf"^{re.escape(name)} (\d+)$", text, re.M)
+        assert m, f"{name} missing from /metrics:\n{text}"
+        return int(m.group(1))
+
+    before = expect(s.get("/metrics", token=None), 200)
+    assert before.headers["content-type"].startswith("text/plain"), before.headers
+    expect(s.get("/v1/orgs", token=None), 401)
+    nobody = expect(s.post("/v1/tokens", {"principal": "user:nobody"}), 201).json["token"]
+    expect(s.get("/v1/orgs", token=nobody), 403)
+    expect(s.post("/v1/orgs", {"name": "metrics"}), 201)
+    after = expect(s.get("/metrics", token=None), 200).text
+    b = before.text
+    assert metric(after, "zt_server_auth_failures_total") == metric(b, "zt_server_auth_failures_total") + 1
+    assert metric(after, "zt_server_denials_total") == metric(b, "zt_server_denials_total") + 1
+    assert metric(after, 'zt_server_responses_total{class="4xx"}') >= \
+        metric(b, 'zt_server_responses_total{class="4xx"}') + 2
+    assert metric(after, "zt_server_store_revision") > metric(b, "zt_server_store_revision")
+    assert metric(after, "zt_server_audit_entries") == metric(b, "zt_server_audit_entries") + 3
