@@ -586,6 +586,20 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 					   levels[level].plural);
 			return;
 		}
+		/* nor may its policies outlive it (they would break its organization's set) */
+		if (zt_store_list(s->store, "policy", prefix, "", 1, &v, &n, &e) != 0) {
+			zt_store_rollback(s->store);
+			srv_fail(r, q, &e);
+			return;
+		}
+		zt_objects_free(v, n);
+		if (n > 0) {
+			zt_store_rollback(s->store);
+			zt_http_resp_error(r, q, 409, "has-policies",
+					   "%s \"%s\" still has policies; delete them first", kind,
+					   name);
+			return;
+		}
 	}
 	if (del) {
 		r->status = zt_store_delete(s->store, kind, name, expect, &version, &e);

@@ -179,6 +179,20 @@ static json_t *policy_json(const zt_object *o)
 	return j;
 }
 
+/* A DNS label, and not a word the policy URLs use. */
+static int policy_name_ok(const char *n)
+{
+	size_t len = strlen(n);
+
+	if (len == 0 || len > 63 || n[0] == '-' || n[len - 1] == '-' || !strcmp(n, "history") ||
+	    !strcmp(n, "rollback"))
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9') || n[i] == '-'))
+			return 0;
+	return 1;
+}
+
 /* Splits "a/b/c/NAME" into scope "a/b/c" and NAME. */
 static int split_name(const char *full, char *scope, size_t cap)
 {
@@ -204,15 +218,27 @@ static void put_policy(srv *s, const zt_http_req *q, zt_http_resp *r, const char
 	zt_object o;
 	zt_err e;
 
-	if (!kind || strcmp(kind, "AuthorizationPolicy") || !name || !scope) {
+	const char *api = json_string_value(json_object_get(doc, "apiVersion"));
+
+	/*
+	 * zt's own kind only: an Istio manifest takes its scope from
+	 * metadata.namespace, which the compiler reads and this check would
+	 * not, so it could land outside the caller's node.
+	 */
+	if (!kind || strcmp(kind, "AuthorizationPolicy") || !api || strcmp(api, "zt.dev/v1") ||
+	    !name || !scope || json_object_get(md, "namespace")) {
 		zt_http_resp_error(r, q, 400, "invalid",
-				   "the body is an AuthorizationPolicy document with metadata.name "
-				   "and metadata.scope (docs/policy.md)");
+				   "the body is a zt.dev/v1 AuthorizationPolicy with metadata.name "
+				   "and metadata.scope and no metadata.namespace (docs/policy.md; "
+				   "convert Istio manifests first)");
 		return;
 	}
-	if (strlen(scope) + 1 + strlen(name) > ZT_STORE_NAME_MAX || !zt_store_name_ok(scope) ||
-	    strchr(name, '/')) {
-		zt_http_resp_error(r, q, 400, "invalid", "the policy's scope or name is not valid");
+	if (!policy_name_ok(name) || strlen(scope) + 1 + strlen(name) > ZT_STORE_NAME_MAX ||
+	    !zt_store_name_ok(scope)) {
+		zt_http_resp_error(r, q, 400, "invalid",
+				   "metadata.name is 1-63 of a-z 0-9 - (not \"history\" or "
+				   "\"rollback\") and metadata.scope an organization, tenant or "
+				   "workspace");
 		return;
 	}
 	snprintf(full, sizeof full, "%s/%s", scope, name);
@@ -362,6 +388,7 @@ void srv_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const char *pri
 			return;
 		}
 		if (n == 0) {
+			zt_objects_free(v, n);
 			zt_http_resp_error(r, q, 404, "not-found", "policy %s has no history", full);
 			return;
 		}
@@ -385,8 +412,16 @@ void srv_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const char *pri
 				   "a policy takes GET, PUT, DELETE; /rollback takes POST");
 		return;
 	}
+	/* who may write comes first: a refusal is audited whatever else is wrong */
+	if (!srv_allowed(s, principal, SRV_WRITE, "policy", scope, NULL)) {
+		json_decref(b);
+		srv_forbid(s, r, q, principal,
+			   rollback ? "policy.rollback" : del ? "policy.delete" : "policy.update", full);
+		return;
+	}
 	if (srv_expected_version(q, rollback || del ? b : json_object_get(b, "metadata"), &expect) !=
-	    0) {
+		    0 ||
+	    expect == 0) {
 		json_decref(b);
 		zt_http_resp_error(r, q, 428, "version-required",
 				   "name the version you read: If-Match: \"N\" or ?version=N");
