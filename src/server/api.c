@@ -311,7 +311,11 @@ int srv_commit_audited(srv *s, const zt_http_req *q, const char *principal,
 		e->code = ZT_EIO;
 		return -ZT_EIO;
 	}
-	return zt_store_commit(s->store, e);
+	int r = zt_store_commit(s->store, e);
+
+	if (r == 0)
+		srv_changed(s);
+	return r;
 }
 
 /* ---- the hierarchy: organizations, tenants, workspaces, services ---------------- */
@@ -1112,6 +1116,9 @@ static void route(srv *s, const zt_http_req *q, zt_http_resp *r)
 		audit_api(s, q, r, principal, seg, nseg);
 	else if (!strcmp(seg[0], "policies"))
 		srv_policies(s, q, r, principal, seg, nseg);
+	else if (nseg == 2 && !strcmp(seg[0], "watch") && !strcmp(seg[1], "policies") &&
+		 !strcmp(q->method, "GET"))
+		srv_watch_policies(s, q, r, principal);
 	else
 		zt_http_resp_error(r, q, 404, "not-found", "no such resource: %s", q->path);
 }

@@ -494,3 +494,172 @@ void srv_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const char *pri
 	}
 	zt_http_resp_json(r, 200, json_pack("{s:s,s:I}", "name", full, "deleted", (json_int_t)version));
 }
+
+/* ---- the watch: how proxies get their policies ---------------------------------- */
+
+#define WATCH_TIMEOUT_DEFAULT 30
+#define WATCH_TIMEOUT_MAX 60
+
+void srv_changed(srv *s)
+{
+	uint64_t rev = zt_store_revision(s->store);
+
+	pthread_mutex_lock(&s->watch_mu);
+	if (rev > s->watch_rev)
+		s->watch_rev = rev;
+	pthread_cond_broadcast(&s->watch_cv);
+	pthread_mutex_unlock(&s->watch_mu);
+}
+
+/*
+ * The workspace a workload's SVID names (spiffe://TD/ns/WS/sa/SVC), as
+ * ORG/TENANT/WS in the store. Workspace names are unique per organization;
+ * one found in two organizations of the trust domain is ambiguous.
+ */
+static int workspace_of(srv *s, const char *principal, char *ws, size_t cap, zt_err *e)
+{
+	char want[80];
+	const char *p;
+	size_t tdl = strlen(s->td);
+
+	if (strncmp(principal, "spiffe://", 9) || strncmp(principal + 9, s->td, tdl) ||
+	    strncmp(principal + 9 + tdl, "/ns/", 4))
+		return zt_err_rule(e, ZT_ENOENT, "not-found", "%s is not a workload of %s", principal,
+				   s->td);
+	p = principal + 9 + tdl + 4;
+	size_t n = strcspn(p, "/");
+
+	if (n == 0 || n >= sizeof want || strncmp(p + n, "/sa/", 4))
+		return zt_err_rule(e, ZT_ENOENT, "not-found", "%s is not a workload ID", principal);
+	memcpy(want, p, n);
+	want[n] = '\0';
+	char after[ZT_STORE_NAME_MAX + 1] = "";
+	int found = 0;
+
+	for (;;) {
+		zt_object *v;
+		size_t cnt;
+
+		if (zt_store_list(s->store, "workspace", "", after, ZT_STORE_LIST_MAX, &v, &cnt, e) != 0)
+			return -ZT_EIO;
+		for (size_t i = 0; i < cnt; i++) {
+			const char *last = strrchr(v[i].name, '/');
+
+			if (last && !strcmp(last + 1, want)) {
+				snprintf(ws, cap, "%s", v[i].name);
+				found++;
+			}
+		}
+		if (cnt < ZT_STORE_LIST_MAX) {
+			zt_objects_free(v, cnt);
+			break;
+		}
+		snprintf(after, sizeof after, "%s", v[cnt - 1].name);
+		zt_objects_free(v, cnt);
+	}
+	if (found != 1)
+		return zt_err_rule(e, found ? ZT_ECONFLICT : ZT_ENOENT, found ? "conflict" : "not-found",
+				   found ? "workspace \"%s\" is in more than one organization"
+					 : "no workspace \"%s\" is declared",
+				   want);
+	return 0;
+}
+
+static int parse_u64(const char *v, uint64_t *out)
+{
+	char *end;
+
+	if (v[0] < '0' || v[0] > '9')
+		return -1;
+	*out = strtoull(v, &end, 10);
+	return *end ? -1 : 0;
+}
+
+/* 1 if a policy stored as `name` applies at workspace ws (its scope is ws or above). */
+static int applies(const char *name, const char *ws)
+{
+	char scope[ZT_STORE_NAME_MAX + 1];
+	size_t n;
+
+	if (split_name(name, scope, sizeof scope) != 0)
+		return 0;
+	n = strlen(scope);
+	return !strncmp(ws, scope, n) && (ws[n] == '\0' || ws[n] == '/');
+}
+
+void srv_watch_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal)
+{
+	char org[80] = "", ws[ZT_STORE_NAME_MAX + 1] = "", v[24];
+	uint64_t since = 0, timeout = WATCH_TIMEOUT_DEFAULT;
+	zt_err e;
+
+	if ((srv_query(q->query, "since", v, sizeof v) == 0 && parse_u64(v, &since) != 0) ||
+	    (srv_query(q->query, "timeout", v, sizeof v) == 0 &&
+	     (parse_u64(v, &timeout) != 0 || timeout == 0 || timeout > WATCH_TIMEOUT_MAX))) {
+		zt_http_resp_error(r, q, 400, "invalid", "since is a revision, timeout 1-%d seconds",
+				   WATCH_TIMEOUT_MAX);
+		return;
+	}
+	if (!strncmp(principal, "spiffe://", 9)) {
+		/* a workload's proxy: the policies of its own workspace, no binding needed */
+		if (workspace_of(s, principal, ws, sizeof ws, &e) != 0) {
+			srv_fail(r, q, &e);
+			return;
+		}
+		snprintf(org, sizeof org, "%.*s", (int)strcspn(ws, "/"), ws);
+	} else {
+		/* a person or tool: a whole organization it may read */
+		if (srv_query(q->query, "org", org, sizeof org) != 0 || !org[0] || strchr(org, '/')) {
+			zt_http_resp_error(r, q, 400, "invalid", "give ?org=ORG");
+			return;
+		}
+		if (!srv_allowed(s, principal, SRV_READ, "policy", org, NULL)) {
+			srv_forbid(s, r, q, principal, "policy.watch", org);
+			return;
+		}
+	}
+	/* long poll: until the store moves past `since`, the timeout, or the server stops */
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)timeout;
+	pthread_mutex_lock(&s->watch_mu);
+	while (s->watch_rev <= since && !zt_httpd_stopping(s->httpd)) {
+		struct timespec slice;
+
+		clock_gettime(CLOCK_REALTIME, &slice);
+		if (slice.tv_sec > until.tv_sec ||
+		    (slice.tv_sec == until.tv_sec && slice.tv_nsec >= until.tv_nsec))
+			break;
+		slice.tv_sec += 1; /* wake now and then to see a stopping server */
+		if (slice.tv_sec > until.tv_sec)
+			slice = until;
+		pthread_cond_timedwait(&s->watch_cv, &s->watch_mu, &slice);
+	}
+	pthread_mutex_unlock(&s->watch_mu);
+
+	uint64_t rev = zt_store_revision(s->store);
+	json_t *docs = json_array(), *orgdoc;
+	zt_object *pv;
+	size_t pn;
+	char prefix[ZT_STORE_NAME_MAX + 2];
+
+	if (!(orgdoc = org_document(s, org, &e))) {
+		json_decref(docs);
+		srv_fail(r, q, &e);
+		return;
+	}
+	json_array_append_new(docs, orgdoc);
+	snprintf(prefix, sizeof prefix, "%s/", org);
+	if (zt_store_list(s->store, "policy", prefix, "", ZT_STORE_LIST_MAX, &pv, &pn, &e) != 0) {
+		json_decref(docs);
+		srv_fail(r, q, &e);
+		return;
+	}
+	for (size_t i = 0; i < pn; i++)
+		if (!ws[0] || applies(pv[i].name, ws))
+			json_array_append(docs, json_object_get(pv[i].body, "document"));
+	zt_objects_free(pv, pn);
+	zt_http_resp_json(r, 200, json_pack("{s:I,s:s,s:o,s:b}", "revision", (json_int_t)rev, "org",
+					    org, "documents", docs, "changed", rev > since));
+}

@@ -176,6 +176,8 @@ int zt_server_run(const zt_server_config *c, zt_err *e)
 	if (!s)
 		return zt_err_set(e, ZT_ENOMEM, "out of memory");
 	pthread_mutex_init(&s->fail_mu, NULL);
+	pthread_mutex_init(&s->watch_mu, NULL);
+	pthread_cond_init(&s->watch_cv, NULL);
 	zt_buf_init(&s->bundle_pem, 1u << 20);
 	if (c->dir) {
 		snprintf(dir, sizeof dir, "%s", c->dir);
@@ -228,6 +230,7 @@ int zt_server_run(const zt_server_config *c, zt_err *e)
 	bundle = NULL; /* the set owns it */
 	if (fresh && (r = bootstrap(s, c, dir, token, sizeof token, e)) != 0)
 		goto out;
+	s->watch_rev = zt_store_revision(s->store);
 	if (!(tls = server_tls(dir, set, e))) {
 		r = -ZT_ECRYPTO;
 		goto out;
@@ -288,6 +291,8 @@ out:
 	zt_store_close(s->store);
 	zt_buf_free(&s->bundle_pem, 0);
 	pthread_mutex_destroy(&s->fail_mu);
+	pthread_mutex_destroy(&s->watch_mu);
+	pthread_cond_destroy(&s->watch_cv);
 	free(s);
 	return r;
 }

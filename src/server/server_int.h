@@ -17,6 +17,9 @@ typedef struct srv {
 	zt_httpd *httpd;
 	_Atomic unsigned long long responses[6]; /* by status class: [2] is 2xx ... [5] 5xx */
 	_Atomic unsigned long long auth_failures, denials;
+	pthread_mutex_t watch_mu; /* watchers wait for the store to move past their revision */
+	pthread_cond_t watch_cv;
+	uint64_t watch_rev;       /* the store revision after the last commit */
 	pthread_mutex_t fail_mu; /* failed-authentication counters */
 	struct srv_fail {
 		uint64_t key;
@@ -66,10 +69,14 @@ int srv_expected_version(const zt_http_req *q, json_t *body, uint64_t *v);
 int srv_commit_audited(srv *s, const zt_http_req *q, const char *principal, const char *action,
 		       const char *target, json_t *details, zt_err *e) ZT_MUST_CHECK;
 
-/* ---- policies.c: /v1/policies ---- */
+/* ---- policies.c: /v1/policies and the policy watch ---- */
 
 void srv_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
 		  char seg[][64], int nseg);
+/* GET /v1/watch/policies: the set that applies to the caller, once it changed past ?since=. */
+void srv_watch_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal);
+/* After a commit: wakes the watchers. */
+void srv_changed(srv *s);
 
 /*
  * Appends an audit entry for what the caller did (decision allow or deny);
