@@ -230,6 +230,11 @@ typedef struct zt_checkpoint {
  */
 int zt_checkpoint_parse(const char *text, size_t len, zt_checkpoint *out, zt_err *e) ZT_MUST_CHECK;
 int zt_checkpoint_format(const zt_checkpoint *c, zt_buf *out, zt_err *e) ZT_MUST_CHECK;
+/*
+ * The checkpoint a note says it carries, its signatures NOT checked: only
+ * for what a message names or a sanity check, never for trust.
+ */
+int zt_checkpoint_peek(const char *note, size_t len, zt_checkpoint *out);
 /* zt_note_open, then zt_checkpoint_parse of the signed text; the origin must be k's name. */
 int zt_checkpoint_open(const zt_note_key *k, const char *note, size_t len, zt_checkpoint *out,
 		       zt_err *e) ZT_MUST_CHECK;

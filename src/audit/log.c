@@ -314,7 +314,6 @@ static int check_last_checkpoint(zt_audit *a, int fd, uint64_t off, size_t len, 
 {
 	char *note = malloc(len);
 	zt_checkpoint c;
-	size_t text = 0;
 	int r = 0;
 
 	if (!note)
@@ -323,10 +322,7 @@ static int check_last_checkpoint(zt_audit *a, int fd, uint64_t off, size_t len, 
 		free(note);
 		return zt_err_set(e, ZT_EIO, "cannot read the checkpoints file");
 	}
-	for (size_t i = len; i >= 2 && !text; i--)
-		if (note[i - 1] == '\n' && note[i - 2] == '\n')
-			text = i - 1;
-	if (text && zt_checkpoint_parse(note, text, &c, NULL) == 0 && c.size > a->head.size)
+	if (zt_checkpoint_peek(note, len, &c) == 0 && c.size > a->head.size)
 		r = zt_err_rule(e, ZT_EVERIFY, "damaged",
 				"the log's head names %llu entries but a checkpoint was signed for "
 				"%llu: the head was replaced by an older one; run zt audit verify and "

@@ -414,6 +414,15 @@ static int verify_sig(const zt_note_key *k, const char *text, size_t len, const 
 	return ok;
 }
 
+/* The text ends at the last blank line: "\n\n" splits text from signatures. 0: none. */
+static size_t text_end(const char *note, size_t len)
+{
+	for (size_t i = len; i >= 2; i--)
+		if (note[i - 1] == '\n' && note[i - 2] == '\n')
+			return i - 1;
+	return 0;
+}
+
 int zt_note_open(const zt_note_key *k, const char *note, size_t len, size_t *text_len, zt_err *e)
 {
 	size_t split = 0, nsigs = 0;
@@ -424,12 +433,7 @@ int zt_note_open(const zt_note_key *k, const char *note, size_t len, size_t *tex
 	if (len > ZT_NOTE_MAX)
 		return zt_err_rule(e, ZT_ELIMIT, "note-format",
 				   "the note is larger than %d bytes", ZT_NOTE_MAX);
-	/* The text ends at the last blank line: "\n\n" splits text from signatures. */
-	for (size_t i = len; i >= 2; i--)
-		if (note[i - 1] == '\n' && note[i - 2] == '\n') {
-			split = i - 1;
-			break;
-		}
+	split = text_end(note, len);
 	if (split == 0)
 		return zt_err_rule(e, ZT_EPARSE, "note-format",
 				   "the note has no blank line before its signatures");
@@ -572,6 +576,14 @@ int zt_checkpoint_format(const zt_checkpoint *c, zt_buf *out, zt_err *e)
 	    (r = zt_base64_encode(c->root, ZT_HASH_LEN, 0, out, e)) != 0)
 		return r;
 	return zt_buf_append(out, "\n", 1, e);
+}
+
+int zt_checkpoint_peek(const char *note, size_t len, zt_checkpoint *out)
+{
+	size_t text = len <= ZT_NOTE_MAX ? text_end(note, len) : 0;
+
+	memset(out, 0, sizeof *out);
+	return text ? zt_checkpoint_parse(note, text, out, NULL) : -ZT_EPARSE;
 }
 
 int zt_checkpoint_open(const zt_note_key *k, const char *note, size_t len, zt_checkpoint *out,

@@ -177,13 +177,9 @@ static int load_stored(int fd, const zt_note_key *key, uint64_t log_size, target
 		memset(c, 0, sizeof *c);
 		if ((r = zt_checkpoint_open(key, note, n, &cp, e)) != 0) {
 			char claim[64] = "";
-			size_t text = 0;
 
 			/* name the size it claims, read without trusting it */
-			for (size_t k = n; k >= 2 && !text; k--)
-				if (note[k - 1] == '\n' && note[k - 2] == '\n')
-					text = k - 1;
-			if (text && zt_checkpoint_parse(note, text, &cp, NULL) == 0)
+			if (zt_checkpoint_peek(note, n, &cp) == 0)
 				snprintf(claim, sizeof claim, ", claiming size %llu",
 					 (unsigned long long)cp.size);
 			retag(e, "checkpoint-signature");

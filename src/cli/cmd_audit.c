@@ -44,14 +44,6 @@ static int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int write_out(const void *p, size_t n)
 {
 	return fwrite(p, 1, n, stdout) == n ? 0 : -1;
@@ -163,7 +155,7 @@ static void *stdin_worker(void *arg)
 				    STDIN_LINE_MAX);
 		} else if (!(ev = json_loads(copy, JSON_REJECT_DUPLICATES, &je))) {
 			zt_err_rule(&e, ZT_EPARSE, "entry-schema", "not a JSON object: %s", je.text);
-		} else if (zt_audit_entry_build(ev, zt_audit_hmac_key(j->log), now_ms(), &entry,
+		} else if (zt_audit_entry_build(ev, zt_audit_hmac_key(j->log), zt_now_ms(), &entry,
 						&e) == 0 &&
 			   zt_audit_append(j->log, (const char *)entry.p, entry.len, &index, &e) ==
 			       0) {
@@ -281,7 +273,7 @@ static int audit_append(int argc, char **argv)
 				goto out;
 		json_object_set(ev, "secrets", s);
 	}
-	if (zt_audit_entry_build(ev, zt_audit_hmac_key(log), now_ms(), &entry, &e) != 0 ||
+	if (zt_audit_entry_build(ev, zt_audit_hmac_key(log), zt_now_ms(), &entry, &e) != 0 ||
 	    zt_audit_append(log, (const char *)entry.p, entry.len, &index, &e) != 0) {
 		zt_cli_fail(&e, "audit append", ZT_EXIT_FAIL);
 		goto out;

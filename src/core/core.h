@@ -279,6 +279,8 @@ void zt_duration_format(int64_t secs, char *out, size_t outsz);
 
 /* The current time in seconds; tests may pin it with zt_clock_set. */
 int64_t zt_now(void);
+/* The same in milliseconds (what audit entries and store records carry). */
+int64_t zt_now_ms(void);
 /* Pins the clock at t (seconds since the epoch); 0 unpins it. */
 void zt_clock_set(int64_t t);
 

@@ -11,6 +11,16 @@ int64_t zt_now(void)
 	return pinned_now ? pinned_now : (int64_t)time(NULL);
 }
 
+int64_t zt_now_ms(void)
+{
+	struct timespec ts;
+
+	if (pinned_now)
+		return pinned_now * 1000;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void zt_clock_set(int64_t t)
 {
 	pinned_now = t;

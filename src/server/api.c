@@ -40,11 +40,7 @@ int srv_audit(srv *s, const zt_http_req *q, const char *principal, const char *a
 	if (details)
 		json_object_set_new(ev, "details", details);
 	zt_buf_init(&entry, ZT_AUDIT_ENTRY_MAX + 1);
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	r = zt_audit_entry_build(ev, zt_audit_hmac_key(s->audit),
-				 (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, &entry, e);
+	r = zt_audit_entry_build(ev, zt_audit_hmac_key(s->audit), zt_now_ms(), &entry, e);
 	if (r == 0)
 		r = zt_audit_append(s->audit, (const char *)entry.p, entry.len, &index, e);
 	json_decref(ev);
@@ -121,7 +117,7 @@ int srv_query(const char *query, const char *key, char *out, size_t cap)
 	return -1;
 }
 
-static int query_u64(const char *query, const char *key, uint64_t *out, int *present)
+int srv_query_u64(const char *query, const char *key, uint64_t *out, int *present)
 {
 	char v[24], *end;
 
@@ -143,17 +139,14 @@ static json_t *object_json(const zt_object *o)
 	json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:s}", "kind", o->kind, "name", o->name, "version",
 			      (json_int_t)o->version, "created", (json_int_t)o->created, "updated", t);
 
-	if (j && o->body) {
-		json_t *spec = json_object_get(o->body, "spec");
+	json_t *member;
+	const char *k;
 
-		json_object_set(j, "spec", spec ? spec : json_object_get(o->body, "spec"));
-		json_t *extra;
-		const char *k;
-
-		json_object_foreach(o->body, k, extra)
-			if (strcmp(k, "spec") && strcmp(k, "sha256"))
-				json_object_set(j, k, extra);
-	}
+	/* the body's members beside the envelope (a token's hash never leaves) */
+	if (j && o->body)
+		json_object_foreach(o->body, k, member)
+			if (strcmp(k, "sha256") && !json_object_get(j, k))
+				json_object_set(j, k, member);
 	return j;
 }
 
@@ -288,7 +281,7 @@ int srv_expected_version(const zt_http_req *q, json_t *body, uint64_t *v)
 		*v = strtoull(tmp, &end, 10);
 		return *end || tmp[0] < '0' || tmp[0] > '9' ? -1 : 0;
 	}
-	if (query_u64(q->query, "version", v, &present) != 0)
+	if (srv_query_u64(q->query, "version", v, &present) != 0)
 		return -1;
 	if (present)
 		return 0;
@@ -375,7 +368,7 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 				srv_forbid(s, r, q, principal, action, name);
 				return;
 			}
-			if (query_u64(q->query, "limit", &limit, &present) != 0 || limit == 0 ||
+			if (srv_query_u64(q->query, "limit", &limit, &present) != 0 || limit == 0 ||
 			    limit > ZT_STORE_LIST_MAX ||
 			    (srv_query(q->query, "after", after, sizeof after) == 0 &&
 			     !zt_store_name_ok(after))) {
@@ -891,21 +884,6 @@ static void tokens(srv *s, const zt_http_req *q, zt_http_resp *r, const char *pr
 
 /* ---- audit --------------------------------------------------------------------------- */
 
-static json_t *hashes(uint8_t h[][ZT_HASH_LEN], size_t n)
-{
-	json_t *a = json_array();
-	zt_buf b;
-
-	zt_buf_init(&b, 64);
-	for (size_t i = 0; i < n; i++) {
-		b.len = 0;
-		if (zt_base64_encode(h[i], ZT_HASH_LEN, 0, &b, NULL) == 0)
-			json_array_append_new(a, json_stringn((const char *)b.p, b.len));
-	}
-	zt_buf_free(&b, 0);
-	return a;
-}
-
 static void audit_api(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
 		      char seg[][64], int nseg)
 {
@@ -946,7 +924,7 @@ static void audit_api(srv *s, const zt_http_req *q, zt_http_resp *r, const char 
 		json_t *items = json_array();
 		zt_buf ent;
 
-		if (query_u64(q->query, "from", &a, &pa) != 0 || query_u64(q->query, "limit", &b, &pb) != 0 ||
+		if (srv_query_u64(q->query, "from", &a, &pa) != 0 || srv_query_u64(q->query, "limit", &b, &pb) != 0 ||
 		    (pb && (b == 0 || b > 1000))) {
 			json_decref(items);
 			zt_http_resp_error(r, q, 400, "invalid", "from is an index, limit 1-1000");
@@ -974,57 +952,43 @@ static void audit_api(srv *s, const zt_http_req *q, zt_http_resp *r, const char 
 						    items));
 		return;
 	}
-	uint8_t proof[ZT_MERKLE_MAX_PROOF][ZT_HASH_LEN], root[ZT_HASH_LEN], other[ZT_HASH_LEN];
-	size_t n;
+	/* proofs in the file format zt audit prove prints and check-proof reads */
+	zt_audit_proof p;
+	int rc;
 
+	memset(&p, 0, sizeof p);
 	if (!strcmp(seg[1], "proof")) {
-		if (query_u64(q->query, "index", &a, &pa) != 0 || !pa ||
-		    query_u64(q->query, "size", &b, &pb) != 0) {
+		if (srv_query_u64(q->query, "index", &p.index, &pa) != 0 || !pa ||
+		    srv_query_u64(q->query, "size", &p.size, &pb) != 0) {
 			zt_http_resp_error(r, q, 400, "invalid", "give ?index=N (and size=M)");
 			return;
 		}
-		if (!pb)
-			b = size;
-		if (zt_audit_prove(s->audit, a, b, proof, &n, &e) != 0 ||
-		    zt_audit_root(s->audit, b, root, &e) != 0 || zt_audit_leaf(s->audit, a, other, &e) != 0) {
-			srv_fail(r, q, &e);
-			return;
-		}
-		json_t *rj = hashes(&root, 1), *lj = hashes(&other, 1);
-
-		zt_http_resp_json(r, 200,
-				  json_pack("{s:I,s:I,s:O,s:O,s:o}", "leafIdx", (json_int_t)a,
-					    "treeSize", (json_int_t)b, "root", json_array_get(rj, 0),
-					    "leafHash", json_array_get(lj, 0), "proof",
-					    hashes(proof, n)));
-		json_decref(rj);
-		json_decref(lj);
-		return;
-	}
-	if (!strcmp(seg[1], "consistency")) {
-		if (query_u64(q->query, "from", &a, &pa) != 0 || !pa ||
-		    query_u64(q->query, "to", &b, &pb) != 0) {
+		p.kind = ZT_PROOF_INCLUSION;
+		p.size = pb ? p.size : size;
+		p.leaf_len = p.root_len = ZT_HASH_LEN;
+		rc = zt_audit_prove(s->audit, p.index, p.size, p.proof, &p.n, &e) != 0 ||
+		     zt_audit_root(s->audit, p.size, p.root, &e) != 0 ||
+		     zt_audit_leaf(s->audit, p.index, p.leaf, &e) != 0;
+	} else if (!strcmp(seg[1], "consistency")) {
+		if (srv_query_u64(q->query, "from", &p.size1, &pa) != 0 || !pa ||
+		    srv_query_u64(q->query, "to", &p.size2, &pb) != 0) {
 			zt_http_resp_error(r, q, 400, "invalid", "give ?from=N (and to=M)");
 			return;
 		}
-		if (!pb)
-			b = size;
-		if (zt_audit_prove_consistency(s->audit, a, b, proof, &n, &e) != 0 ||
-		    zt_audit_root(s->audit, a, other, &e) != 0 || zt_audit_root(s->audit, b, root, &e) != 0) {
-			srv_fail(r, q, &e);
-			return;
-		}
-		json_t *r1 = hashes(&other, 1), *r2 = hashes(&root, 1);
-
-		zt_http_resp_json(r, 200,
-				  json_pack("{s:I,s:I,s:O,s:O,s:o}", "size1", (json_int_t)a, "size2",
-					    (json_int_t)b, "root1", json_array_get(r1, 0), "root2",
-					    json_array_get(r2, 0), "proof", hashes(proof, n)));
-		json_decref(r1);
-		json_decref(r2);
+		p.kind = ZT_PROOF_CONSISTENCY;
+		p.size2 = pb ? p.size2 : size;
+		p.root1_len = p.root_len = ZT_HASH_LEN;
+		rc = zt_audit_prove_consistency(s->audit, p.size1, p.size2, p.proof, &p.n, &e) != 0 ||
+		     zt_audit_root(s->audit, p.size1, p.root1, &e) != 0 ||
+		     zt_audit_root(s->audit, p.size2, p.root, &e) != 0;
+	} else {
+		zt_http_resp_error(r, q, 404, "not-found", "no such resource: %s", q->path);
 		return;
 	}
-	zt_http_resp_error(r, q, 404, "not-found", "no such resource: %s", q->path);
+	if (rc || zt_audit_proof_format(&p, &r->body, &e) != 0) {
+		r->body.len = 0;
+		srv_fail(r, q, &e);
+	}
 }
 
 /* ---- the router ---------------------------------------------------------------------------- */

@@ -97,18 +97,10 @@ static struct srv_fail *fail_slot(srv *s, uint64_t key, int64_t now)
 	return f;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int unauthorized(srv *s, const zt_http_req *q, zt_http_resp *r, const char *why)
 {
 	uint64_t key = client_key(q->remote);
-	int64_t now = now_ms();
+	int64_t now = zt_now_ms();
 
 	pthread_mutex_lock(&s->fail_mu);
 	fail_slot(s, key, now)->count++;
@@ -127,7 +119,7 @@ int srv_authenticate(srv *s, const zt_http_req *q, zt_http_resp *r, char *princi
 	const zt_http1_field *f =
 	    zt_http1_field_get(q->head->fields, q->head->nfields, "authorization", NULL);
 	size_t it = 0;
-	int64_t now = now_ms();
+	int64_t now = zt_now_ms();
 
 	principal[0] = '\0';
 	/* too many failures from this address: refuse before looking */

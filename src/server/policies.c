@@ -565,16 +565,6 @@ static int workspace_of(srv *s, const char *principal, char *ws, size_t cap, zt_
 	return 0;
 }
 
-static int parse_u64(const char *v, uint64_t *out)
-{
-	char *end;
-
-	if (v[0] < '0' || v[0] > '9')
-		return -1;
-	*out = strtoull(v, &end, 10);
-	return *end ? -1 : 0;
-}
-
 /* 1 if a policy stored as `name` applies at workspace ws (its scope is ws or above). */
 static int applies(const char *name, const char *ws)
 {
@@ -589,13 +579,15 @@ static int applies(const char *name, const char *ws)
 
 void srv_watch_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal)
 {
-	char org[80] = "", ws[ZT_STORE_NAME_MAX + 1] = "", v[24];
+	char org[80] = "", ws[ZT_STORE_NAME_MAX + 1] = "";
 	uint64_t since = 0, timeout = WATCH_TIMEOUT_DEFAULT;
 	zt_err e;
 
-	if ((srv_query(q->query, "since", v, sizeof v) == 0 && parse_u64(v, &since) != 0) ||
-	    (srv_query(q->query, "timeout", v, sizeof v) == 0 &&
-	     (parse_u64(v, &timeout) != 0 || timeout == 0 || timeout > WATCH_TIMEOUT_MAX))) {
+	int has_since, has_timeout;
+
+	if (srv_query_u64(q->query, "since", &since, &has_since) != 0 ||
+	    srv_query_u64(q->query, "timeout", &timeout, &has_timeout) != 0 ||
+	    (has_timeout && (timeout == 0 || timeout > WATCH_TIMEOUT_MAX))) {
 		zt_http_resp_error(r, q, 400, "invalid", "since is a revision, timeout 1-%d seconds",
 				   WATCH_TIMEOUT_MAX);
 		return;

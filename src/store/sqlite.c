@@ -73,14 +73,6 @@ static int db_err(zt_store *s, int rc, zt_err *e, const char *what)
 								 sqlite3_errstr(rc));
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Locks the handle unless this thread already holds it in a transaction. */
 static int enter(zt_store *s)
 {
@@ -222,7 +214,7 @@ static int migrate(zt_store *s, zt_err *e)
 		}
 		sqlite3_bind_int(st, 1, m->version);
 		bind_text(st, 2, m->name);
-		sqlite3_bind_int64(st, 3, now_ms());
+		sqlite3_bind_int64(st, 3, zt_now_ms());
 		rc = sqlite3_step(st);
 		sqlite3_finalize(st);
 		if (rc != SQLITE_DONE || (r = exec(s, "COMMIT", e, "committing a migration")) != 0) {
@@ -607,7 +599,7 @@ int zt_store_put(zt_store *s, const char *kind, const char *name, const json_t *
 		free(text);
 		return r;
 	}
-	t = now_ms();
+	t = zt_now_ms();
 	if ((r = current_version(s, kind, name, &have, e)) != 0 ||
 	    (r = check_expect(kind, name, have, expect, e)) != 0 ||
 	    (r = next_revision(s, &rev, e)) != 0)
@@ -680,7 +672,7 @@ int zt_store_delete(zt_store *s, const char *kind, const char *name, uint64_t ex
 	bind_text(st, 1, kind);
 	bind_text(st, 2, name);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)rev);
-	sqlite3_bind_int64(st, 4, now_ms());
+	sqlite3_bind_int64(st, 4, zt_now_ms());
 	r = run(s, st, e, "recording a deletion");
 out:
 	r = write_end(s, own, r, e);
