@@ -44,6 +44,14 @@ static int add_value(const struct zt_opt *o, const char *v)
 	return 0;
 }
 
+static int one_letter(const struct zt_opt *opts, char c)
+{
+	for (const struct zt_opt *o = opts; o->name; o++)
+		if (o->name[0] == c && o->name[1] == '\0')
+			return 1;
+	return 0;
+}
+
 int zt_cli_parse(int argc, char **argv, const struct zt_opt *opts, char **pos,
 		 size_t maxpos, size_t *npos, const char *usage)
 {
@@ -65,9 +73,10 @@ int zt_cli_parse(int argc, char **argv, const struct zt_opt *opts, char **pos,
 			only_pos = 1;
 			continue;
 		}
-		if (a[1] != '-')
+		/* "-f" for the one-letter options ("kubectl apply -f"), "--name" for the rest */
+		if (a[1] != '-' && (a[2] != '\0' || !one_letter(opts, a[1])))
 			return zt_cli_usage(usage, "unknown option \"%.200s\" (options are spelled --name)", a);
-		a += 2;
+		a += a[1] == '-' ? 2 : 1;
 		eq = strchr(a, '=');
 		nlen = eq ? (size_t)(eq - a) : strlen(a);
 		for (o = opts; o->name; o++)

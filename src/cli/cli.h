@@ -49,4 +49,49 @@ int zt_cmd_audit(int argc, char **argv);
 int zt_cmd_kek(int argc, char **argv);
 int zt_cmd_server(int argc, char **argv);
 
+/* ---- commands that call the control plane's API (remote.c) ---- */
+
+#include <jansson.h>
+
+#include "client/client.h"
+
+/* Where the server is and who we are: flags, else environment, else config file. */
+struct zt_remote {
+	const char *server, *token, *ca_file, *cert, *key;
+};
+
+#define ZT_REMOTE_OPTS(r)                                   \
+	{"server", 1, 0, &(r).server, NULL, NULL},          \
+	{"token", 1, 0, &(r).token, NULL, NULL},            \
+	{"ca-file", 1, 0, &(r).ca_file, NULL, NULL},        \
+	{"cert", 1, 0, &(r).cert, NULL, NULL},              \
+	{"key", 1, 0, &(r).key, NULL, NULL}
+
+#define ZT_REMOTE_USAGE "[--server URL] [--token T | --cert SVID --key KEY] [--ca-file BUNDLE]"
+
+/* Resolves the settings and makes a client; prints why not and returns NULL. */
+zt_api *zt_remote_open(const struct zt_remote *r, const char *what);
+
+/*
+ * One call; prints an error response ("HTTP 403 forbidden: ...") or a
+ * connection failure and returns ZT_EXIT_FAIL, else ZT_EXIT_OK with the
+ * JSON answer in *out (may be NULL: then it is printed).
+ */
+int zt_remote_call(zt_api *a, const char *what, const char *method, const char *path,
+		   const json_t *body, const char *if_match, json_t **out);
+
+/* Prints JSON, indented, to stdout. */
+void zt_remote_print(const json_t *j);
+
+int zt_cmd_org(int argc, char **argv);
+int zt_cmd_tenant(int argc, char **argv);
+int zt_cmd_workspace(int argc, char **argv);
+int zt_cmd_service(int argc, char **argv);
+int zt_cmd_role(int argc, char **argv);
+int zt_cmd_token(int argc, char **argv);
+/* zt policy apply|list|get|history|rollback|delete (the server's policies) */
+int zt_policy_remote(const char *sub, int argc, char **argv);
+/* zt audit entries|checkpoint|witness (the server's log) */
+int zt_audit_remote(const char *sub, int argc, char **argv);
+
 #endif

@@ -282,7 +282,7 @@ done:
 
 int zt_cmd_policy(int argc, char **argv)
 {
-	static const char usage[] = "zt policy check|eval|test ...";
+	static const char usage[] = "zt policy check|eval|test|apply|list|get|history|rollback|delete ...";
 
 	if (argc >= 1) {
 		int help = argc > 1 && strcmp(argv[1], "--help") == 0;
@@ -293,8 +293,18 @@ int zt_cmd_policy(int argc, char **argv)
 			return help ? (printf("usage: %s\n", USAGE_EVAL), 0) : policy_eval(argc - 1, argv + 1);
 		if (strcmp(argv[0], "test") == 0)
 			return help ? (printf("usage: %s\n", USAGE_TEST), 0) : policy_test(argc - 1, argv + 1);
+		/* the server's policies */
+		static const char *const remote[] = {"apply", "list", "get", "history", "rollback", "delete"};
+
+		for (size_t i = 0; i < sizeof remote / sizeof remote[0]; i++)
+			if (strcmp(argv[0], remote[i]) == 0)
+				return zt_policy_remote(argv[0], argc - 1, argv + 1);
 		if (strcmp(argv[0], "--help") == 0) {
 			printf("usage:\n  %s\n  %s\n  %s\n", USAGE_CHECK, USAGE_EVAL, USAGE_TEST);
+			char help_arg[] = "--help", *hv[] = {help_arg, NULL};
+
+			zt_policy_remote("apply", 1, hv);
+			zt_policy_remote("list", 1, hv);
 			return 0;
 		}
 	}

@@ -127,7 +127,7 @@ typedef struct zt_tls_opts {
 	int server;            /* accept (1) or connect (0) */
 	int allow_tls12;       /* TLS 1.3 only unless set */
 	int resume;            /* TLS 1.3 session resumption (below) */
-	X509 *cert;            /* our SVID */
+	X509 *cert;            /* our SVID (clients may go without: NULL cert and key) */
 	STACK_OF(X509) *chain; /* its intermediates */
 	EVP_PKEY *key;
 	zt_peer_verify_fn verify;

@@ -293,8 +293,13 @@ SSL_CTX *zt_tls_ctx_new(const zt_tls_opts *o, zt_err *e)
 		ex_sess = SSL_SESSION_get_ex_new_index(0, NULL, NULL, NULL, free_ex);
 	if (ex_ctx < 0)
 		ex_ctx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_ctx_data);
-	if (!o->cert || !o->key || !o->verify) {
-		zt_err_set(e, ZT_EINVAL, "a TLS context needs a certificate, its key and a peer verifier");
+	/* a client may go without a certificate (people bring tokens); servers may not */
+	if ((o->server || o->cert || o->key) && (!o->cert || !o->key)) {
+		zt_err_set(e, ZT_EINVAL, "a TLS context needs a certificate and its key");
+		return NULL;
+	}
+	if (!o->verify) {
+		zt_err_set(e, ZT_EINVAL, "a TLS context needs a peer verifier");
 		return NULL;
 	}
 	ctx = SSL_CTX_new(o->server ? TLS_server_method() : TLS_client_method());
@@ -309,8 +314,8 @@ SSL_CTX *zt_tls_ctx_new(const zt_tls_opts *o, zt_err *e)
 	cd = NULL;
 	if (!SSL_CTX_set_min_proto_version(ctx, o->allow_tls12 ? TLS1_2_VERSION : TLS1_3_VERSION) ||
 	    !SSL_CTX_set1_groups_list(ctx, groups) ||
-	    !SSL_CTX_use_certificate(ctx, o->cert) || !SSL_CTX_use_PrivateKey(ctx, o->key) ||
-	    !SSL_CTX_check_private_key(ctx))
+	    (o->cert && (!SSL_CTX_use_certificate(ctx, o->cert) ||
+			 !SSL_CTX_use_PrivateKey(ctx, o->key) || !SSL_CTX_check_private_key(ctx))))
 		goto fail;
 	for (int i = 0; o->chain && i < sk_X509_num(o->chain); i++)
 		if (!SSL_CTX_add1_chain_cert(ctx, sk_X509_value(o->chain, i)))

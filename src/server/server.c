@@ -9,6 +9,7 @@
  *   store.db    the store (SQLite)
  *   server.pem  the server's SVID chain (spiffe://TD/zt/server, DNS localhost)
  *   server.key  its key (sealed with a KEK)
+ *   bundle.pem  the trust bundle, for clients (ZT_CA_FILE)
  */
 #include <errno.h>
 #include <signal.h>
@@ -228,6 +229,10 @@ int zt_server_run(const zt_server_config *c, zt_err *e)
 		goto out;
 	}
 	bundle = NULL; /* the set owns it */
+	/* the CA file clients trust the server by (ZT_CA_FILE) */
+	if ((r = path_in(p, sizeof p, dir, "bundle.pem", e)) != 0 ||
+	    (r = zt_file_write(p, s->bundle_pem.p, s->bundle_pem.len, 0644, 0, e)) != 0)
+		goto out;
 	if (fresh && (r = bootstrap(s, c, dir, token, sizeof token, e)) != 0)
 		goto out;
 	s->watch_rev = zt_store_revision(s->store);
@@ -254,9 +259,14 @@ int zt_server_run(const zt_server_config *c, zt_err *e)
 	printf("zt server: serving %s (trust domain %s, state in %s)\n", url, s->td, dir);
 	if (token[0]) {
 		printf("\nthe bootstrap administrator's token (shown once, keep it):\n\n  %s\n\n", token);
-		printf("try:\n  zt bundle export --dir %s/ca --format pem > bundle.pem\n"
-		       "  curl --cacert bundle.pem -H \"Authorization: Bearer $TOKEN\" %s/v1/orgs\n",
-		       dir, url);
+		printf("try:\n"
+		       "  export ZT_SERVER=%s ZT_CA_FILE=%s/bundle.pem ZT_TOKEN=<the token above>\n"
+		       "  zt org list\n"
+		       "  zt tenant create demo/payments\n"
+		       "  zt policy apply -f examples/server/  # or any zt.dev/v1 AuthorizationPolicy\n"
+		       "  zt audit entries --limit 5\n"
+		       "  curl --cacert %s/bundle.pem -H \"Authorization: Bearer $ZT_TOKEN\" %s/v1/orgs\n",
+		       url, dir, dir, url);
 	}
 	fflush(stdout);
 	if (c->ready_file) {

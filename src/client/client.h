@@ -1,0 +1,86 @@
+/*
+ * client: how zt's commands and daemons talk to the control plane's API.
+ *
+ * A client knows where the server is, how to trust it and who we are:
+ *  - the server is trusted by its SVID alone: its chain must verify against
+ *    the trust bundle we were given (a CA file, PEM or SPIFFE JSON) and its
+ *    ID must be spiffe://<trust domain>/zt/server. Host names are never
+ *    used, so an address that is not "localhost" works the same.
+ *  - we present a bearer token (people, automation) or an SVID (proxies,
+ *    agents), or both.
+ * Settings come from flags first, then the environment (ZT_SERVER,
+ * ZT_TOKEN, ZT_CA_FILE, ZT_CERT, ZT_KEY), then a config file ($ZT_CONFIG,
+ * else ~/.config/zt/config.yaml when it exists), the way kubectl and vault
+ * look for theirs.
+ *
+ * Depends on core, crypto, identity, net.
+ */
+#ifndef ZT_CLIENT_H
+#define ZT_CLIENT_H
+
+#include <limits.h>
+
+#include <jansson.h>
+
+#include "core/core.h"
+
+typedef struct zt_api_config {
+	char server[512];         /* https://HOST:PORT */
+	char token[256];          /* bearer token, "" for none */
+	char ca_file[PATH_MAX];   /* the trust bundle that vouches for the server */
+	char cert[PATH_MAX];      /* our SVID chain (PEM), "" for none */
+	char key[PATH_MAX];       /* its key */
+	char config_file[PATH_MAX]; /* where the file settings came from, "" if none */
+} zt_api_config;
+
+/*
+ * Fills the fields still empty from the environment, then from the config
+ * file (a YAML or JSON mapping with keys server, token, caFile, cert,
+ * key). A config file that exists but cannot be read or has unknown keys
+ * is an error; one holding a token must not be readable by others. Checks
+ * that a server and a CA file are known in the end.
+ */
+int zt_api_config_resolve(zt_api_config *c, zt_err *e) ZT_MUST_CHECK;
+
+typedef struct zt_api zt_api;
+
+/* Loads the bundle and our SVID (if any); nothing is connected yet. Caller frees. */
+zt_api *zt_api_new(const zt_api_config *c, zt_err *e);
+void zt_api_free(zt_api *a);
+
+/* The trust domain of the bundle, the server's. */
+const char *zt_api_td(const zt_api *a);
+
+typedef struct zt_api_resp {
+	int status;
+	json_t *json;        /* the body parsed as JSON, or NULL (not JSON) */
+	zt_buf body;         /* the body as it came */
+	char request_id[129];
+} zt_api_resp;
+
+/*
+ * One request: `path` is "/v1/..." (with its query), `body` JSON or NULL,
+ * `if_match` a version for optimistic concurrency or NULL; timeout_ms -1
+ * for none. 0 with *r filled for any HTTP status; negative when the server
+ * could not be reached or trusted (*e says which).
+ */
+int zt_api_call(zt_api *a, const char *method, const char *path, const json_t *body,
+		const char *if_match, int timeout_ms, zt_api_resp *r, zt_err *e) ZT_MUST_CHECK;
+
+/* As zt_api_call with a raw body of the given content type. */
+int zt_api_call_raw(zt_api *a, const char *method, const char *path, const void *body,
+		    size_t len, const char *content_type, int timeout_ms, zt_api_resp *r,
+		    zt_err *e) ZT_MUST_CHECK;
+
+void zt_api_resp_free(zt_api_resp *r);
+
+/* The error message of an error response ({"error": {"message"}}), or the body's start. */
+const char *zt_api_resp_message(const zt_api_resp *r);
+
+/* Drops the connection (the next call opens a new one). */
+void zt_api_disconnect(zt_api *a);
+
+/* Percent-encodes s for a path segment or query value into out; -1 if it does not fit. */
+int zt_api_escape(const char *s, char *out, size_t cap);
+
+#endif
