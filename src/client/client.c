@@ -204,6 +204,11 @@ const char *zt_api_td(const zt_api *a)
 	return a->td;
 }
 
+void zt_api_set_cancel(zt_api *a, int fd)
+{
+	zt_httpc_set_cancel(a->http, fd);
+}
+
 void zt_api_disconnect(zt_api *a)
 {
 	zt_httpc_close(a->http);

@@ -77,6 +77,9 @@ void zt_api_resp_free(zt_api_resp *r);
 /* The error message of an error response ({"error": {"message"}}), or the body's start. */
 const char *zt_api_resp_message(const zt_api_resp *r);
 
+/* Makes calls watch fd and fail at once when it turns readable (zt_httpc_set_cancel). */
+void zt_api_set_cancel(zt_api *a, int fd);
+
 /* Drops the connection (the next call opens a new one). */
 void zt_api_disconnect(zt_api *a);
 

@@ -37,6 +37,7 @@ struct zt_httpc {
 	int fd;
 	SSL *ssl;
 	int used; /* the open connection has carried a request */
+	int cancel_fd; /* -1 for none */
 	char peer[2049];
 };
 
@@ -126,7 +127,7 @@ zt_httpc *zt_httpc_new(const zt_httpc_opts *o, zt_err *e)
 		zt_err_set(e, ZT_ENOMEM, "out of memory");
 		return NULL;
 	}
-	c->fd = -1;
+	c->fd = c->cancel_fd = -1;
 	if (parse_url(c, o->url, e) != 0)
 		goto fail;
 	if (c->tls_on && !o->tls) {
@@ -174,18 +175,32 @@ void zt_httpc_resp_free(zt_httpc_resp *r)
 	zt_buf_free(&r->body, 0);
 }
 
-/* Waits until fd is ready for `ev` or the deadline passes. */
-static int wait_fd(int fd, short ev, int64_t deadline, const char *what, zt_err *e)
+void zt_httpc_set_cancel(zt_httpc *c, int fd)
 {
-	struct pollfd p = {.fd = fd, .events = ev};
+	c->cancel_fd = fd;
+}
+
+static int cancelled(const zt_httpc *c)
+{
+	struct pollfd p = {.fd = c->cancel_fd, .events = POLLIN};
+
+	return c->cancel_fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
+/* Waits until fd is ready for `ev`, the deadline passes or we are cancelled. */
+static int wait_fd(int fd, int cancel_fd, short ev, int64_t deadline, const char *what, zt_err *e)
+{
+	struct pollfd p[2] = {{.fd = fd, .events = ev}, {.fd = cancel_fd, .events = POLLIN}};
 
 	for (;;) {
 		int t = left_ms(deadline);
 
 		if (t == 0)
 			return zt_err_rule(e, ZT_EIO, "timeout", "the server did not answer in time (%s)", what);
-		int n = poll(&p, 1, t);
+		int n = poll(p, cancel_fd >= 0 ? 2 : 1, t);
 
+		if (n > 0 && cancel_fd >= 0 && p[1].revents)
+			return zt_err_rule(e, ZT_EIO, "cancelled", "cancelled (%s)", what);
 		if (n > 0)
 			return 0;
 		if (n < 0 && errno != EINTR)
@@ -213,14 +228,19 @@ static int tcp_connect(zt_httpc *c, int64_t deadline, zt_err *e)
 			close(fd);
 			continue;
 		}
-		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		struct pollfd p[2] = {{.fd = fd, .events = POLLOUT}, {.fd = c->cancel_fd, .events = POLLIN}};
 		int n;
 
 		do
-			n = poll(&p, 1, left_ms(deadline));
+			n = poll(p, c->cancel_fd >= 0 ? 2 : 1, left_ms(deadline));
 		while (n < 0 && errno == EINTR);
 		socklen_t sl = sizeof err;
 
+		if (n > 0 && c->cancel_fd >= 0 && p[1].revents) {
+			close(fd);
+			freeaddrinfo(res);
+			return zt_err_rule(e, ZT_EIO, "cancelled", "cancelled (connecting)");
+		}
 		if (n <= 0) {
 			err = n == 0 ? ETIMEDOUT : errno;
 		} else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) != 0) {
@@ -251,9 +271,9 @@ static int ssl_step(zt_httpc *c, int ret, int64_t deadline, const char *what, zt
 	case ZT_TLS_DONE:
 		return 1;
 	case ZT_TLS_WANT_READ:
-		return wait_fd(c->fd, POLLIN, deadline, what, e);
+		return wait_fd(c->fd, c->cancel_fd, POLLIN, deadline, what, e);
 	case ZT_TLS_WANT_WRITE:
-		return wait_fd(c->fd, POLLOUT, deadline, what, e);
+		return wait_fd(c->fd, c->cancel_fd, POLLOUT, deadline, what, e);
 	case ZT_TLS_CLOSED:
 		return zt_err_set(e, ZT_EIO, "the server closed the connection (%s)", what);
 	default:
@@ -325,7 +345,7 @@ static int send_all(zt_httpc *c, const uint8_t *p, size_t n, int64_t deadline, z
 			p += w;
 			n -= (size_t)w;
 		} else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-			int s = wait_fd(c->fd, POLLOUT, deadline, "sending", e);
+			int s = wait_fd(c->fd, c->cancel_fd, POLLOUT, deadline, "sending", e);
 
 			if (s < 0)
 				return s;
@@ -368,7 +388,7 @@ static long recv_some(zt_httpc *c, zt_buf *b, int64_t deadline, zt_err *e)
 		}
 		if (errno != EAGAIN && errno != EINTR)
 			return zt_err_set(e, ZT_EIO, "reading: %s", strerror(errno));
-		int s = wait_fd(c->fd, POLLIN, deadline, "reading", e);
+		int s = wait_fd(c->fd, c->cancel_fd, POLLIN, deadline, "reading", e);
 
 		if (s < 0)
 			return s;
@@ -547,7 +567,8 @@ int zt_httpc_do(zt_httpc *c, const char *method, const char *target, const char 
 			goto out;
 		c->used = 1;
 		rc = exchange(c, &req, mflags, deadline, r, &got, e);
-		if (rc == 0 || !(reused && !got && retry && attempt == 0 && left_ms(deadline) != 0))
+		if (rc == 0 || !(reused && !got && retry && attempt == 0 && left_ms(deadline) != 0 &&
+				 !cancelled(c)))
 			break;
 		zt_buf_free(&r->body, 0);
 		zt_buf_init(&r->body, c->max_body);

@@ -57,6 +57,13 @@ int zt_httpc_do(zt_httpc *c, const char *method, const char *target, const char 
 		const void *body, size_t len, int timeout_ms, zt_httpc_resp *r,
 		zt_err *e) ZT_MUST_CHECK;
 
+/*
+ * Makes every wait also watch fd (an eventfd or pipe another thread makes
+ * readable to stop us): a request under way then fails at once with the
+ * rule "cancelled". -1 for none.
+ */
+void zt_httpc_set_cancel(zt_httpc *c, int fd);
+
 /* Drops the connection (the next request opens a new one). */
 void zt_httpc_close(zt_httpc *c);
 

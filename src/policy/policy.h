@@ -144,7 +144,7 @@ typedef struct zt_policy_decision {
 
 /*
  * Decides a request. Lock-free and allocation-free; any number of threads
- * may call it on the same snapshot.
+ * may call it on the same snapshot. A NULL snapshot (no policy yet) denies.
  */
 void zt_policy_decide(const zt_policy_snapshot *s, const zt_policy_request *req,
 		      zt_policy_decision *d);

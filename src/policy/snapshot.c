@@ -741,6 +741,11 @@ void zt_policy_decide(const zt_policy_snapshot *s, const zt_policy_request *req,
 	d->by.policy = NULL;
 	d->by.rule = -1;
 	d->naudit = d->ndry_run = 0;
+	if (!s) {
+		/* nothing loaded yet (a proxy waiting for its policy server): deny by default */
+		d->reason = "no policy in force yet";
+		return;
+	}
 	if ((unknown = walk_init(s, req, &w)) != NULL) {
 		d->reason = unknown;
 		return;

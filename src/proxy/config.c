@@ -6,7 +6,8 @@
  * spec:
  *   trustDomain: example.org
  *   identity: {cert: svid.pem, key: svid.key, bundle: bundle.pem}
- *   policy: policies/            # needed by inbound listeners
+ *   policy: policies/            # needed by inbound listeners; or, from the control plane:
+ *   policy: {server: "https://zt-server:8443", cache: /var/lib/zt/policy.json}
  *   limits: {maxConnections: 10000, maxConnectionsPerIdentity: 1000,
  *            handshakeTimeout: 10s, connectTimeout: 5s, idleTimeout: 1h, drainTimeout: 30s,
  *            bufferBytes: 65536}
@@ -424,6 +425,37 @@ int px_config_load(struct px_config *c, const char *path, zt_err *e)
 	return r;
 }
 
+/*
+ * spec.policy: a file or folder ("policies/"), or the control plane:
+ * {server: https://HOST:PORT, cache: FILE}. The cache keeps the last policy
+ * the server sent, so a restart while the server is away still enforces it.
+ */
+static int policy_source(struct px_config *c, json_t *v, zt_err *e)
+{
+	static const char *const keys[] = { "server", "cache", NULL };
+	const char *s;
+	int r;
+
+	if (!v)
+		return 0;
+	if (json_is_string(v)) {
+		if (json_string_length(v) == 0 || json_string_length(v) >= sizeof c->policy)
+			return zt_err_set(e, ZT_EINVAL, "spec.policy must be a non-empty path, or {server: URL}");
+		snprintf(c->policy, sizeof c->policy, "%s", json_string_value(v));
+		return 0;
+	}
+	if ((r = only_keys(v, keys, "spec.policy", e)) != 0 ||
+	    (r = get_str(v, "server", &s, 1, "spec.policy", e)) != 0)
+		return r;
+	if (strncmp(s, "https://", 8) || strlen(s) >= sizeof c->policy_server)
+		return zt_err_set(e, ZT_EINVAL, "spec.policy.server must be the server's https:// URL");
+	snprintf(c->policy_server, sizeof c->policy_server, "%s", s);
+	if ((r = get_str(v, "cache", &s, 0, "spec.policy", e)) != 0)
+		return r;
+	snprintf(c->policy_cache, sizeof c->policy_cache, "%s", s ? s : "");
+	return 0;
+}
+
 int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 {
 	static const char *const top_keys[] = { "apiVersion", "kind", "metadata", "spec", NULL };
@@ -468,9 +500,8 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 	if ((r = get_str(id, "bundle", &s, 1, "spec.identity", e)) != 0)
 		goto out;
 	snprintf(c->bundle, sizeof c->bundle, "%s", s);
-	if ((r = get_str(spec, "policy", &s, 0, "spec", e)) != 0)
+	if ((r = policy_source(c, json_object_get(spec, "policy"), e)) != 0)
 		goto out;
-	snprintf(c->policy, sizeof c->policy, "%s", s ? s : "");
 	lim = json_object_get(spec, "limits");
 	if (lim && (r = only_keys(lim, lim_keys, "spec.limits", e)) != 0)
 		goto out;
@@ -551,9 +582,9 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 		c->nlisteners++; /* counted first: px_config_free frees what it holds */
 		if ((r = parse_listener(c, el, i, e)) != 0)
 			goto out;
-		if (c->listeners[i].inbound && !c->policy[0]) {
+		if (c->listeners[i].inbound && !c->policy[0] && !c->policy_server[0]) {
 			r = zt_err_set(e, ZT_EINVAL,
-				       "listener %s is inbound, so spec.policy must name the policy files that decide its connections (zt denies by default)",
+				       "listener %s is inbound, so spec.policy must name the policy files, or {server: URL}, that decide its connections (zt denies by default)",
 				       c->listeners[i].name);
 			goto out;
 		}

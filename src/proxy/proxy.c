@@ -271,14 +271,18 @@ static void reload(zt_proxy *px, int force)
 {
 	uint64_t ids = identity_sig(&px->cfg);
 	uint64_t pols = px->cfg.policy[0] ? path_sig(px->cfg.policy, 0) : 0;
-	struct px_snap *cur = px_snap_get(px);
+	struct px_snap *cur;
 	struct px_state *st = NULL;
 	zt_policy_snapshot *pol = NULL;
 	zt_err e;
 
+	pthread_mutex_lock(&px->install_mu);
+	cur = px_snap_get(px);
 	if (force || ids != px->id_sig) {
-		if ((st = state_load(px, &e)))
+		if ((st = state_load(px, &e))) {
 			zt_log(ZT_LOG_INFO, "identity reloaded", "identity", st->own_id, NULL);
+			atomic_fetch_add(&px->id_gen, 1);
+		}
 		else
 			zt_log(ZT_LOG_ERROR, "identity reload refused; the previous SVID and bundle stay in force",
 			       "error", e.msg, NULL);
@@ -310,6 +314,28 @@ static void reload(zt_proxy *px, int force)
 		}
 	}
 	px_snap_put(cur);
+	pthread_mutex_unlock(&px->install_mu);
+}
+
+int px_policy_install(zt_proxy *px, zt_policy_snapshot *pol)
+{
+	struct px_snap *cur, *next;
+	int r = 0;
+
+	pthread_mutex_lock(&px->install_mu);
+	cur = px_snap_get(px);
+	atomic_fetch_add(&cur->st->refs, 1);
+	if ((next = snap_new(cur->st, pol))) {
+		snap_publish(px, next);
+	} else {
+		zt_log(ZT_LOG_ERROR, "policy update refused: out of memory", NULL);
+		state_free(cur->st);
+		zt_policy_snapshot_unref(pol);
+		r = -1;
+	}
+	px_snap_put(cur);
+	pthread_mutex_unlock(&px->install_mu);
+	return r;
 }
 
 #define WATCH_MS 1000
@@ -335,7 +361,9 @@ zt_proxy *zt_proxy_new(const char *path, zt_err *e)
 	zt_policy_snapshot *pol = NULL;
 
 	pthread_mutex_init(&px->mu, NULL);
+	pthread_mutex_init(&px->install_mu, NULL);
 	px->admin_fd = -1;
+	px->watch_cancel = -1;
 	for (size_t w = 0; w < PX_MAX_WORKERS; w++)
 		for (size_t i = 0; i < PX_MAX_LISTENERS; i++)
 			px->workers[w].lfd[i] = -1;
@@ -353,6 +381,22 @@ zt_proxy *zt_proxy_new(const char *path, zt_err *e)
 	if (px->cfg.policy[0] && !(pol = policy_load(px->cfg.policy, e))) {
 		state_free(st);
 		goto fail;
+	}
+	if (px->cfg.policy_cache[0] && zt_path_exists(px->cfg.policy_cache)) {
+		/* the last policy the server sent, until it answers again */
+		uint64_t rev = 0;
+		zt_err ce;
+
+		if ((pol = px_policy_cache_load(px->cfg.policy_cache, &rev, &ce))) {
+			char rs[24];
+
+			snprintf(rs, sizeof rs, "%llu", (unsigned long long)rev);
+			zt_log(ZT_LOG_INFO, "policy from the cache until the server answers", "path",
+			       px->cfg.policy_cache, "revision", rs, NULL);
+		} else {
+			zt_log(ZT_LOG_WARN, "policy cache unusable; denying until the server answers",
+			       "path", px->cfg.policy_cache, "error", ce.msg, NULL);
+		}
 	}
 	if (!(px->snap = snap_new(st, pol))) {
 		state_free(st);
@@ -374,6 +418,7 @@ void zt_proxy_free(zt_proxy *px)
 {
 	if (!px)
 		return;
+	px_watch_stop(px);
 	px_health_stop(px);
 	for (size_t w = 0; w < PX_MAX_WORKERS; w++) {
 		close_listeners(&px->workers[w]);
@@ -389,6 +434,7 @@ void zt_proxy_free(zt_proxy *px)
 			free(ic);
 		}
 	pthread_mutex_destroy(&px->mu);
+	pthread_mutex_destroy(&px->install_mu);
 	px_config_free(&px->cfg);
 	free(px);
 }
@@ -499,6 +545,24 @@ int px_metrics(zt_proxy *px, zt_buf *out, zt_err *e)
 				   px->cfg.workers);
 	if (!r)
 		r = http_metrics(px, out, e);
+	if (!r && px->cfg.policy_server[0])
+		r = zt_buf_appendf(
+			out, e,
+			"# HELP zt_proxy_policy_server_connected 1 while the policy server answers.\n"
+			"# TYPE zt_proxy_policy_server_connected gauge\nzt_proxy_policy_server_connected %d\n"
+			"# HELP zt_proxy_policy_revision The server revision of the policy in force (0: none yet).\n"
+			"# TYPE zt_proxy_policy_revision gauge\nzt_proxy_policy_revision %llu\n"
+			"# HELP zt_proxy_policy_updates_total Policies from the server put in force.\n"
+			"# TYPE zt_proxy_policy_updates_total counter\nzt_proxy_policy_updates_total %llu\n"
+			"# HELP zt_proxy_policy_refused_total Policies from the server that did not compile.\n"
+			"# TYPE zt_proxy_policy_refused_total counter\nzt_proxy_policy_refused_total %llu\n"
+			"# HELP zt_proxy_policy_server_errors_total Failed watches (unreachable, refused, bad answer).\n"
+			"# TYPE zt_proxy_policy_server_errors_total counter\nzt_proxy_policy_server_errors_total %llu\n",
+			atomic_load(&px->policy_connected),
+			(unsigned long long)atomic_load(&px->policy_revision),
+			(unsigned long long)atomic_load(&px->policy_updates),
+			(unsigned long long)atomic_load(&px->policy_refused),
+			(unsigned long long)atomic_load(&px->policy_errors));
 	if (!r)
 		r = zt_buf_appendf(out, e,
 				   "# HELP zt_proxy_handshake_failures_total Handshakes that failed, by reason (SVID rule, no-certificate, timeout, tls).\n"
@@ -702,6 +766,8 @@ int zt_proxy_run(zt_proxy *px, zt_err *e)
 		}
 		w->started = 1;
 	}
+	if (r == 0)
+		r = px_watch_start(px, e);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	snprintf(n, sizeof n, "%zu", px->cfg.workers);
 	if (r == 0) {

@@ -127,6 +127,8 @@ static inline void px_count(_Atomic uint64_t *c, uint64_t n)
 struct px_config {
 	char td[256];
 	char cert[PATH_MAX], key[PATH_MAX], bundle[PATH_MAX], policy[PATH_MAX];
+	char policy_server[512];      /* spec.policy.server: watched instead of files */
+	char policy_cache[PATH_MAX];  /* spec.policy.cache: the server's last answer */
 	size_t max_conns, max_per_id, buffer_bytes;
 	int has_admin;
 	int allow_tls12; /* spec.tls.minVersion "1.2" */
@@ -224,11 +226,30 @@ struct zt_proxy {
 	struct id_count *ids[ID_BUCKETS];
 	struct px_worker workers[PX_MAX_WORKERS];
 	int admin_fd;
+	/* policy from the control plane (watch.c) */
+	pthread_mutex_t install_mu;  /* one snapshot change at a time: reloads and the watch */
+	_Atomic unsigned id_gen;     /* bumped by every new SVID or bundle */
+	pthread_t watch_tid;
+	int watch_started, watch_cancel;
+	_Atomic uint64_t policy_revision, policy_updates, policy_refused, policy_errors;
+	_Atomic int policy_connected;
 };
 
 /* proxy.c: the snapshot in force, with a reference the caller drops */
 struct px_snap *px_snap_get(zt_proxy *px);
 void px_snap_put(struct px_snap *s);
+/* proxy.c: puts pol (consumed) in force with the identity in force; 0 or -1 */
+int px_policy_install(zt_proxy *px, zt_policy_snapshot *pol);
+
+/* ---- policy from the control plane (watch.c) ---- */
+
+/* Compiles the server's watch answer ({"documents": [...]}). */
+zt_policy_snapshot *px_policy_from_answer(const json_t *answer, const char *origin, zt_err *e);
+/* The last answer kept in spec.policy.cache, compiled; its revision in *revision. */
+zt_policy_snapshot *px_policy_cache_load(const char *path, uint64_t *revision, zt_err *e);
+int px_watch_start(zt_proxy *px, zt_err *e);
+void px_watch_stop(zt_proxy *px);
+
 /* proxy.c: a worker's connections are gone: it may be time to stop */
 void px_worker_idle(struct px_worker *w);
 
