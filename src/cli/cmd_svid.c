@@ -106,9 +106,95 @@ done:
 	return r;
 }
 
+#define USAGE_REQUEST                                                                         \
+	"zt svid request [--id SPIFFE_ID] [--ttl 1h] --key-out KEY --out CHAIN [--bundle-out FILE]\n" \
+	"       (a new key here, its certificate from the server; an SVID renews its own ID with\n" \
+	"        --cert and --key; connection: " ZT_REMOTE_USAGE ")"
+
+/* A key made here (it never leaves), its SVID from the server: POST /v1/svids. */
+static int svid_request(int argc, char **argv)
+{
+	struct zt_remote rm = {0};
+	const char *id = NULL, *ttl = NULL, *keyout = NULL, *out = NULL, *bout = NULL;
+	const struct zt_opt opts[] = {
+		ZT_REMOTE_OPTS(rm),
+		{"id", 1, 0, &id, NULL, NULL},
+		{"ttl", 1, 0, &ttl, NULL, NULL},
+		{"key-out", 1, 0, &keyout, NULL, NULL},
+		{"out", 1, 0, &out, NULL, NULL},
+		{"bundle-out", 1, 0, &bout, NULL, NULL},
+		{NULL, 0, 0, NULL, NULL, NULL},
+	};
+	char *pos[1];
+	size_t npos;
+	EVP_PKEY *k = NULL;
+	zt_buf csr;
+	json_t *ans = NULL;
+	zt_api *a = NULL;
+	zt_err e;
+	int r;
+
+	if ((r = zt_cli_parse(argc, argv, opts, pos, 0, &npos, USAGE_REQUEST)) != 0)
+		return r;
+	if (!keyout || !out)
+		return zt_cli_usage(USAGE_REQUEST, "--key-out and --out are required");
+	zt_buf_init(&csr, 1u << 16);
+	r = ZT_EXIT_FAIL;
+	if (!(k = zt_key_generate(&e)) || zt_csr_make(k, &csr, &e) != 0 ||
+	    zt_buf_terminate(&csr, &e) != 0) {
+		zt_cli_fail(&e, "svid request", ZT_EXIT_FAIL);
+		goto done;
+	}
+	if (!(a = zt_remote_open(&rm, "svid request")))
+		goto done;
+	json_t *body = json_pack("{s:s}", "csr", (const char *)csr.p);
+
+	if (id)
+		json_object_set_new(body, "id", json_string(id));
+	if (ttl)
+		json_object_set_new(body, "ttl", json_string(ttl));
+	r = zt_remote_call(a, "svid request", "POST", "/v1/svids", body, NULL, &ans);
+	json_decref(body);
+	if (r != ZT_EXIT_OK)
+		goto done;
+	const char *chain = json_string_value(json_object_get(ans, "chain"));
+	const char *bundle = json_string_value(json_object_get(ans, "bundle"));
+
+	r = ZT_EXIT_FAIL;
+	if (!chain) {
+		fprintf(stderr, "zt: svid request: the server's answer has no chain\n");
+		goto done;
+	}
+	/* the key first: a chain without its key is no use, a key alone is harmless */
+	if (zt_key_save(keyout, k, &e) != 0 ||
+	    zt_file_write(out, chain, strlen(chain), 0644, 0, &e) != 0 ||
+	    (bout && bundle && zt_file_write(bout, bundle, strlen(bundle), 0644, 0, &e) != 0)) {
+		zt_cli_fail(&e, "svid request", ZT_EXIT_FAIL);
+		goto done;
+	}
+	printf("issued %s, valid until %s\n  chain: %s\n  key:   %s\n",
+	       json_string_value(json_object_get(ans, "id")),
+	       json_string_value(json_object_get(ans, "not_after")), out, keyout);
+	r = ZT_EXIT_OK;
+done:
+	json_decref(ans);
+	zt_api_free(a);
+	EVP_PKEY_free(k);
+	zt_buf_free(&csr, 0);
+	return r;
+}
+
 int zt_cmd_svid(int argc, char **argv)
 {
-	static const char usage[] = "zt svid verify ...";
+	static const char usage[] = "zt svid verify|request ...";
+
+	if (argc >= 1 && strcmp(argv[0], "request") == 0) {
+		if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+			printf("usage: %s\n", USAGE_REQUEST);
+			return ZT_EXIT_OK;
+		}
+		return svid_request(argc - 1, argv + 1);
+	}
 
 	if (argc >= 1 && strcmp(argv[0], "verify") == 0) {
 		if (argc > 1 && strcmp(argv[1], "--help") == 0) {

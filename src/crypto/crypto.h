@@ -220,6 +220,9 @@ int zt_der_certs_to_pem(const uint8_t *der, size_t len, zt_buf *out, zt_err *e) 
  */
 zt_pubkey *zt_csr_parse(const uint8_t *data, size_t len, zt_err *e);
 
+/* Appends a PEM request for key (empty subject, signed with it) to pem. */
+int zt_csr_make(EVP_PKEY *key, zt_buf *pem, zt_err *e) ZT_MUST_CHECK;
+
 /* ---- primitives ---------------------------------------------------------- */
 
 int zt_random(void *buf, size_t n, zt_err *e) ZT_MUST_CHECK;

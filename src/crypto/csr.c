@@ -48,3 +48,24 @@ zt_pubkey *zt_csr_parse(const uint8_t *data, size_t len, zt_err *e)
 	X509_REQ_free(req);
 	return pk;
 }
+
+int zt_csr_make(EVP_PKEY *key, zt_buf *pem, zt_err *e)
+{
+	X509_REQ *req = X509_REQ_new();
+	BIO *bio = BIO_new(BIO_s_mem());
+	BUF_MEM *mem;
+	int r = -ZT_ECRYPTO;
+
+	/* an empty subject: the issuer decides the names (X.509-SVID 2) */
+	if (!req || !bio || !X509_REQ_set_version(req, 0) || !X509_REQ_set_pubkey(req, key) ||
+	    X509_REQ_sign(req, key, EVP_sha256()) <= 0 || !PEM_write_bio_X509_REQ(bio, req)) {
+		zt_crypto_err(e, ZT_ECRYPTO, "cannot make a certificate request");
+		goto out;
+	}
+	BIO_get_mem_ptr(bio, &mem);
+	r = zt_buf_append(pem, mem->data, mem->length, e);
+out:
+	BIO_free(bio);
+	X509_REQ_free(req);
+	return r;
+}

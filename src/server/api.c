@@ -183,8 +183,7 @@ void srv_forbid(srv *s, zt_http_resp *r, const zt_http_req *q, const char *princ
 			   target[0] ? target : "at the top level");
 }
 
-/* The request body as a JSON object with only the allowed members. */
-static json_t *body_object(const zt_http_req *q, zt_http_resp *r, const char *const *members)
+json_t *srv_body_object(const zt_http_req *q, zt_http_resp *r, const char *const *members)
 {
 	zt_err e;
 	json_t *b = q->body_len ? zt_json_parse((const char *)q->body, q->body_len, &e) : NULL;
@@ -406,7 +405,7 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 			zt_http_resp_error(r, q, 405, "method", "use GET or POST on a collection");
 			return;
 		}
-		json_t *b = body_object(q, r, create_members);
+		json_t *b = srv_body_object(q, r, create_members);
 		const char *nm = b ? json_string_value(json_object_get(b, "name")) : NULL;
 		json_t *spec = b ? json_object_get(b, "spec") : NULL;
 		char full[ZT_STORE_NAME_MAX + 70]; /* checked against the store limit below */
@@ -541,7 +540,7 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 	json_t *b = NULL;
 	uint64_t expect;
 
-	if (!del && !(b = body_object(q, r, update_members)))
+	if (!del && !(b = srv_body_object(q, r, update_members)))
 		return;
 	if (srv_expected_version(q, b, &expect) != 0) {
 		zt_http_resp_error(r, q, 428, "version-required",
@@ -691,7 +690,7 @@ static void bindings(srv *s, const zt_http_req *q, zt_http_resp *r, const char *
 		return;
 	}
 	if (nseg == 1 && !strcmp(q->method, "POST")) {
-		json_t *b = body_object(q, r, members);
+		json_t *b = srv_body_object(q, r, members);
 		const char *p = b ? json_string_value(json_object_get(b, "principal")) : NULL;
 		const char *role = b ? json_string_value(json_object_get(b, "role")) : NULL;
 		const char *scope = b ? json_string_value(json_object_get(b, "scope")) : NULL;
@@ -792,7 +791,7 @@ static void tokens(srv *s, const zt_http_req *q, zt_http_resp *r, const char *pr
 	zt_err e;
 
 	if (nseg == 1 && !strcmp(q->method, "POST")) {
-		json_t *b = body_object(q, r, members);
+		json_t *b = srv_body_object(q, r, members);
 		const char *p = b ? json_string_value(json_object_get(b, "principal")) : NULL;
 		const char *d = b ? json_string_value(json_object_get(b, "description")) : NULL;
 		json_t *ttl = b ? json_object_get(b, "ttl") : NULL;
@@ -1080,6 +1079,8 @@ static void route(srv *s, const zt_http_req *q, zt_http_resp *r)
 		audit_api(s, q, r, principal, seg, nseg);
 	else if (!strcmp(seg[0], "policies"))
 		srv_policies(s, q, r, principal, seg, nseg);
+	else if (!strcmp(seg[0], "svids"))
+		srv_svids(s, q, r, principal, seg, nseg);
 	else if (nseg == 2 && !strcmp(seg[0], "watch") && !strcmp(seg[1], "policies") &&
 		 !strcmp(q->method, "GET"))
 		srv_watch_policies(s, q, r, principal);

@@ -516,7 +516,7 @@ void srv_changed(srv *s)
  * ORG/TENANT/WS in the store. Workspace names are unique per organization;
  * one found in two organizations of the trust domain is ambiguous.
  */
-static int workspace_of(srv *s, const char *principal, char *ws, size_t cap, zt_err *e)
+int srv_workspace_of(srv *s, const char *principal, char *ws, size_t cap, zt_err *e)
 {
 	char want[80];
 	const char *p;
@@ -594,7 +594,7 @@ void srv_watch_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const cha
 	}
 	if (!strncmp(principal, "spiffe://", 9)) {
 		/* a workload's proxy: the policies of its own workspace, no binding needed */
-		if (workspace_of(s, principal, ws, sizeof ws, &e) != 0) {
+		if (srv_workspace_of(s, principal, ws, sizeof ws, &e) != 0) {
 			srv_fail(r, q, &e);
 			return;
 		}

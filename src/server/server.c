@@ -177,6 +177,7 @@ int zt_server_run(const zt_server_config *c, zt_err *e)
 	if (!s)
 		return zt_err_set(e, ZT_ENOMEM, "out of memory");
 	pthread_mutex_init(&s->fail_mu, NULL);
+	pthread_mutex_init(&s->ca_mu, NULL);
 	pthread_mutex_init(&s->watch_mu, NULL);
 	pthread_cond_init(&s->watch_cv, NULL);
 	zt_buf_init(&s->bundle_pem, 1u << 20);
@@ -216,6 +217,7 @@ int zt_server_run(const zt_server_config *c, zt_err *e)
 		goto out;
 	}
 	snprintf(s->td, sizeof s->td, "%s", zt_ca_td(ca));
+	s->ca = ca;
 	if ((r = path_in(p, sizeof p, dir, "audit", e)) != 0 ||
 	    !(s->audit = zt_audit_open(p, ZT_AUDIT_WRITE, e))) {
 		r = r ? r : -ZT_EIO;
@@ -301,6 +303,7 @@ out:
 	zt_store_close(s->store);
 	zt_buf_free(&s->bundle_pem, 0);
 	pthread_mutex_destroy(&s->fail_mu);
+	pthread_mutex_destroy(&s->ca_mu);
 	pthread_mutex_destroy(&s->watch_mu);
 	pthread_cond_destroy(&s->watch_cv);
 	free(s);

@@ -12,6 +12,8 @@
 typedef struct srv {
 	zt_store *store;
 	zt_audit *audit;
+	struct zt_ca *ca;        /* issues SVIDs (svids.c); ca_mu serializes it */
+	pthread_mutex_t ca_mu;
 	char td[256];
 	zt_buf bundle_pem;   /* the trust bundle, served at /v1/bundle */
 	zt_httpd *httpd;
@@ -55,6 +57,9 @@ int srv_token_create(srv *s, const char *principal, const char *description, int
 
 /* ---- api.c ---- */
 
+/* The request body as a JSON object with only the allowed members; NULL with 400 answered. */
+json_t *srv_body_object(const zt_http_req *q, zt_http_resp *r, const char *const *members);
+
 void srv_handle(void *arg, const zt_http_req *q, zt_http_resp *r);
 /* A store or audit error as the status it means (404, 409, 400, 413, 503...). */
 void srv_fail(zt_http_resp *r, const zt_http_req *q, const zt_err *e);
@@ -77,6 +82,8 @@ void srv_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const char *pri
 		  char seg[][64], int nseg);
 /* GET /v1/watch/policies: the set that applies to the caller, once it changed past ?since=. */
 void srv_watch_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal);
+/* "org/tenant/ws" of a workload ID spiffe://TD/ns/WS/sa/SVC (workspace names are unique per org). */
+int srv_workspace_of(srv *s, const char *principal, char *ws, size_t cap, zt_err *e) ZT_MUST_CHECK;
 /* After a commit: wakes the watchers. */
 void srv_changed(srv *s);
 
@@ -87,5 +94,10 @@ void srv_changed(srv *s);
  */
 int srv_audit(srv *s, const zt_http_req *q, const char *principal, const char *action,
 	      const char *target, const char *decision, json_t *details, zt_err *e) ZT_MUST_CHECK;
+
+/* ---- svids.c: POST /v1/svids, certificates for workloads ---- */
+
+void srv_svids(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
+	       char seg[][64], int nseg);
 
 #endif

@@ -1,0 +1,176 @@
+/*
+ * server/svids.c: POST /v1/svids, X.509-SVIDs for workloads.
+ *
+ * The caller sends a PKCS#10 request (proof that it holds the key; the
+ * names it asks for are ignored: the server decides them) and the SPIFFE
+ * ID it wants:
+ *  - a workload with an SVID (mTLS) renews its own ID and nothing else;
+ *  - a person or tool needs write access to the service the ID names
+ *    (spiffe://TD/ns/WORKSPACE/sa/SERVICE: the service must exist in the
+ *    hierarchy), as a workspace administrator or above.
+ * Attestation-based issuance (zt agent) comes with the agent. Every SVID
+ * issued is on the audit log (ID, serial, expiry, actor) before the
+ * response leaves; a failed append fails the request, and the certificate
+ * is never returned.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/x509.h>
+
+#include "crypto/crypto.h"
+#include "identity/identity.h"
+#include "server/server_int.h"
+
+#define API_SVID_TTL_MAX (24 * 3600) /* short-lived: SPIFFE has no revocation */
+#define CSR_MAX 16384
+
+/* The service object "org/tenant/ws/svc" an ID names; 0, or an error answered. */
+static int service_of(srv *s, const zt_http_req *q, zt_http_resp *r, const zt_spiffe_id *id,
+		      char *svc, size_t cap)
+{
+	const char *path = id->str + 9 + id->td_len;
+	zt_err e;
+	zt_object o;
+	char ws[ZT_STORE_NAME_MAX + 1];
+
+	/* the workload form: /ns/WORKSPACE/sa/SERVICE, nothing more */
+	const char *sa = strstr(path, "/sa/");
+
+	if (strncmp(path, "/ns/", 4) || !sa || strchr(path + 4, '/') != sa ||
+	    strchr(sa + 4, '/') || !sa[4]) {
+		zt_http_resp_error(r, q, 400, "invalid",
+				   "the API issues workload IDs spiffe://%s/ns/WORKSPACE/sa/SERVICE", s->td);
+		return -1;
+	}
+	if (srv_workspace_of(s, id->str, ws, sizeof ws, &e) != 0) {
+		srv_fail(r, q, &e);
+		return -1;
+	}
+	if ((size_t)snprintf(svc, cap, "%s/%s", ws, sa + 4) >= cap ||
+	    zt_store_get(s->store, "service", svc, &o, &e) != 0) {
+		zt_http_resp_error(r, q, 404, "not-found", "no service %s/%s is declared", ws, sa + 4);
+		return -1;
+	}
+	zt_object_clear(&o);
+	return 0;
+}
+
+void srv_svids(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
+	       char seg[][64], int nseg)
+{
+	static const char *const members[] = {"csr", "id", "ttl", NULL};
+	char svc[ZT_STORE_NAME_MAX + 80];
+	zt_spiffe_id id;
+	zt_pubkey *pub = NULL;
+	zt_buf der, pem;
+	int64_t ttl = ZT_SVID_TTL_DEFAULT;
+	json_t *b;
+	zt_err e;
+
+	(void)seg;
+	if (nseg != 1) {
+		zt_http_resp_error(r, q, 404, "not-found", "no such resource: %s", q->path);
+		return;
+	}
+	if (strcmp(q->method, "POST")) {
+		zt_http_resp_error(r, q, 405, "method", "POST a certificate request to /v1/svids");
+		return;
+	}
+	if (!(b = srv_body_object(q, r, members)))
+		return;
+	zt_buf_init(&der, 1u << 16);
+	zt_buf_init(&pem, 1u << 16);
+	const char *csr = json_string_value(json_object_get(b, "csr"));
+	const char *want = json_string_value(json_object_get(b, "id"));
+	json_t *t = json_object_get(b, "ttl");
+	int mtls = !strncmp(principal, "spiffe://", 9);
+
+	if (!csr || json_string_length(json_object_get(b, "csr")) > CSR_MAX ||
+	    (json_object_get(b, "id") && !want) ||
+	    (t && (!json_is_string(t) ||
+		   zt_duration_parse(json_string_value(t), API_SVID_TTL_MAX, &ttl, NULL) != 0 ||
+		   ttl < 60))) {
+		zt_http_resp_error(r, q, 400, "invalid",
+				   "send {\"csr\": PKCS#10 PEM (at most %d bytes), \"id\": SPIFFE ID, "
+				   "\"ttl\": \"1h\" (1m to 24h)}", CSR_MAX);
+		goto out;
+	}
+	if (!want && !mtls) {
+		zt_http_resp_error(r, q, 400, "invalid", "name the SPIFFE ID to issue (\"id\")");
+		goto out;
+	}
+	if (!want)
+		want = principal;
+	if (zt_id_parse(want, strlen(want), &id, &e) != 0) {
+		zt_http_resp_error(r, q, 400, "invalid", "\"id\": %s", e.msg);
+		goto out;
+	}
+	if (id.td_len != strlen(s->td) || strncmp(id.str + 9, s->td, id.td_len)) {
+		zt_http_resp_error(r, q, 400, "invalid", "this server issues IDs of %s only", s->td);
+		goto out;
+	}
+	if (mtls) {
+		/* a workload renews itself; anything else is someone else's identity */
+		if (strcmp(id.str, principal)) {
+			srv_forbid(s, r, q, principal, "svid.issue", id.str);
+			goto out;
+		}
+	} else {
+		if (service_of(s, q, r, &id, svc, sizeof svc) != 0)
+			goto out;
+		if (!srv_allowed(s, principal, SRV_WRITE, "service", svc, NULL)) {
+			srv_forbid(s, r, q, principal, "svid.issue", id.str);
+			goto out;
+		}
+	}
+	if (!(pub = zt_csr_parse((const uint8_t *)csr, strlen(csr), &e))) {
+		zt_http_resp_error(r, q, 400, "invalid", "the certificate request: %s", e.msg);
+		goto out;
+	}
+	zt_issue_opts io = {.ttl = ttl};
+	int rc;
+
+	pthread_mutex_lock(&s->ca_mu);
+	rc = zt_ca_issue(s->ca, &id, pub, &io, &der, &e);
+	pthread_mutex_unlock(&s->ca_mu);
+	if (rc != 0 || zt_der_certs_to_pem(der.p, der.len, &pem, &e) != 0) {
+		srv_fail(r, q, &e);
+		goto out;
+	}
+	/* what the log records: the leaf's serial and validity */
+	const unsigned char *p = der.p;
+	X509 *leaf = d2i_X509(NULL, &p, (long)der.len);
+	int64_t nb = 0, na = 0;
+	char serial[64] = "", nas[32];
+	BIGNUM *bn = leaf ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), NULL) : NULL;
+	char *hex = bn ? BN_bn2hex(bn) : NULL;
+
+	if (hex)
+		snprintf(serial, sizeof serial, "%s", hex);
+	OPENSSL_free(hex);
+	BN_free(bn);
+	if (!leaf || zt_cert_times(leaf, &nb, &na) != 0 || !serial[0]) {
+		X509_free(leaf);
+		zt_http_resp_error(r, q, 500, "internal", "the issued certificate could not be read back");
+		goto out;
+	}
+	X509_free(leaf);
+	zt_audit_time_format(na * 1000, nas);
+	json_t *det = json_pack("{s:s,s:s,s:s}", "id", id.str, "serial", serial, "not_after", nas);
+
+	if (srv_audit(s, q, principal, "svid.issue", id.str, "allow", det, &e) != 0) {
+		srv_fail(r, q, &e);
+		goto out;
+	}
+	zt_http_resp_json(r, 201, json_pack("{s:s,s:s,s:s,s:s%,s:s%}", "id", id.str, "serial",
+					    serial, "not_after", nas, "chain", (const char *)pem.p,
+					    pem.len, "bundle", (const char *)s->bundle_pem.p,
+					    s->bundle_pem.len));
+out:
+	zt_pubkey_free(pub);
+	zt_buf_free(&der, 0);
+	zt_buf_free(&pem, 0);
+	json_decref(b);
+}
