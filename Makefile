@@ -38,7 +38,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
 
-.PHONY: all run test unit unit-bins e2e asan fuzz bench bench-proxy bench-audit deps depcheck clean
+.PHONY: all run test unit unit-bins e2e asan fuzz bench bench-proxy bench-audit bench-server deps depcheck clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/zt
@@ -108,6 +108,9 @@ build/bench_store: bench/bench_store.c $(BUILD)/libzt.a
 build/bench_audit: bench/bench_audit.c $(BUILD)/libzt.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libzt.a $(LIBS)
 
+build/bench_server: bench/bench_server.c $(BUILD)/libzt.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libzt.a $(LIBS)
+
 bench: build/bench_identity build/bench_policy build/zt
 	@scripts/deps.sh bench
 	@bench/run-identity.sh
@@ -121,6 +124,10 @@ bench-proxy: build/zt build/bench_tls
 # the audit log: durable appends, proofs and verification at 1M and 10M entries
 bench-audit: build/bench_audit build/zt
 	@bench/run-audit.sh
+
+# the control plane: authenticated reads, policy writes, policy to 100 watchers
+bench-server: build/bench_server build/zt
+	@bench/run-server.sh
 
 clean:
 	rm -rf build build-asan build-fuzz

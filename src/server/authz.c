@@ -7,6 +7,8 @@
  * of the hierarchy (organization > tenant > workspace) and hold for
  * everything below it; anything no binding grants is denied.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "crypto/crypto.h"
@@ -249,10 +251,26 @@ static int grants(const char *role, const char *scope, enum srv_action action, c
 	return 0; /* security-admin and viewer only read (policies come later) */
 }
 
-int srv_allowed(srv *s, const char *principal, enum srv_action action, const char *kind,
-		const char *name, const char *role)
+struct srv_binding {
+	char *principal, *role, *scope;
+};
+
+static void bindings_free(struct srv_binding *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(b[i].principal);
+		free(b[i].role);
+		free(b[i].scope);
+	}
+	free(b);
+}
+
+/* Every role binding, read from the store; 0 or -1 (logged). */
+static int bindings_load(srv *s, struct srv_binding **out, size_t *nout)
 {
 	char after[ZT_STORE_NAME_MAX + 1] = "";
+	struct srv_binding *b = NULL;
+	size_t nb = 0;
 	zt_object *v;
 	size_t n;
 	zt_err e;
@@ -261,24 +279,100 @@ int srv_allowed(srv *s, const char *principal, enum srv_action action, const cha
 		if (zt_store_list(s->store, "rolebinding", "", after, ZT_STORE_LIST_MAX, &v, &n, &e) !=
 		    0) {
 			zt_log(ZT_LOG_ERROR, "api: reading role bindings failed", "error", e.msg, NULL);
-			return 0; /* deny by default, errors included */
+			bindings_free(b, nb);
+			return -1;
 		}
+		struct srv_binding *nbp = realloc(b, (nb + n + 1) * sizeof *b);
+
+		if (!nbp) {
+			zt_objects_free(v, n);
+			bindings_free(b, nb);
+			return -1;
+		}
+		b = nbp;
 		for (size_t i = 0; i < n; i++) {
 			const char *p = json_string_value(json_object_get(v[i].body, "principal"));
 			const char *rl = json_string_value(json_object_get(v[i].body, "role"));
 			const char *sc = json_string_value(json_object_get(v[i].body, "scope"));
 
-			if (p && rl && sc && !strcmp(p, principal) &&
-			    grants(rl, sc, action, kind, name, role)) {
+			if (!p || !rl || !sc)
+				continue;
+			b[nb] = (struct srv_binding){strdup(p), strdup(rl), strdup(sc)};
+			if (!b[nb].principal || !b[nb].role || !b[nb].scope) {
+				nb++;
 				zt_objects_free(v, n);
-				return 1;
+				bindings_free(b, nb);
+				return -1;
 			}
+			nb++;
 		}
 		if (n < ZT_STORE_LIST_MAX) {
 			zt_objects_free(v, n);
-			return 0;
+			break;
 		}
 		snprintf(after, sizeof after, "%s", v[n - 1].name);
 		zt_objects_free(v, n);
 	}
+	*out = b;
+	*nout = nb;
+	return 0;
+}
+
+static int evaluate(const struct srv_binding *b, size_t n, const char *principal,
+		    enum srv_action action, const char *kind, const char *name, const char *role)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(b[i].principal, principal) &&
+		    grants(b[i].role, b[i].scope, action, kind, name, role))
+			return 1;
+	return 0;
+}
+
+/*
+ * Deny by default, errors included. The parsed bindings are kept under the
+ * store revision they were read at and read again once it moved; the
+ * revision is read first, so what is kept is never older than its label.
+ * Inside a transaction the caller's own uncommitted writes count and may
+ * be rolled back, so nothing is kept then. The store is never read with
+ * rb_mu held (a transaction holder may be waiting for rb_mu).
+ */
+int srv_allowed(srv *s, const char *principal, enum srv_action action, const char *kind,
+		const char *name, const char *role)
+{
+	int in_tx = zt_store_in_transaction(s->store);
+	uint64_t rev = zt_store_revision(s->store);
+	struct srv_binding *b;
+	size_t n;
+	int ok;
+
+	if (!in_tx) {
+		pthread_mutex_lock(&s->rb_mu);
+		if (s->rb && s->rb_rev == rev) {
+			ok = evaluate(s->rb, s->nrb, principal, action, kind, name, role);
+			pthread_mutex_unlock(&s->rb_mu);
+			return ok;
+		}
+		pthread_mutex_unlock(&s->rb_mu);
+	}
+	if (bindings_load(s, &b, &n) != 0)
+		return 0;
+	ok = evaluate(b, n, principal, action, kind, name, role);
+	pthread_mutex_lock(&s->rb_mu);
+	if (!in_tx && (!s->rb || s->rb_rev < rev)) {
+		bindings_free(s->rb, s->nrb);
+		s->rb = b;
+		s->nrb = n;
+		s->rb_rev = rev;
+		b = NULL;
+	}
+	pthread_mutex_unlock(&s->rb_mu);
+	bindings_free(b, b ? n : 0);
+	return ok;
+}
+
+void srv_bindings_free(srv *s)
+{
+	bindings_free(s->rb, s->nrb);
+	s->rb = NULL;
+	s->nrb = 0;
 }

@@ -178,6 +178,7 @@ int zt_server_run(const zt_server_config *c, zt_err *e)
 		return zt_err_set(e, ZT_ENOMEM, "out of memory");
 	pthread_mutex_init(&s->fail_mu, NULL);
 	pthread_mutex_init(&s->ca_mu, NULL);
+	pthread_mutex_init(&s->rb_mu, NULL);
 	pthread_mutex_init(&s->watch_mu, NULL);
 	pthread_cond_init(&s->watch_cv, NULL);
 	zt_buf_init(&s->bundle_pem, 1u << 20);
@@ -304,6 +305,8 @@ out:
 	zt_buf_free(&s->bundle_pem, 0);
 	pthread_mutex_destroy(&s->fail_mu);
 	pthread_mutex_destroy(&s->ca_mu);
+	srv_bindings_free(s);
+	pthread_mutex_destroy(&s->rb_mu);
 	pthread_mutex_destroy(&s->watch_mu);
 	pthread_cond_destroy(&s->watch_cv);
 	free(s);

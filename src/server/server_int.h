@@ -22,6 +22,10 @@ typedef struct srv {
 	pthread_mutex_t watch_mu; /* watchers wait for the store to move past their revision */
 	pthread_cond_t watch_cv;
 	uint64_t watch_rev;       /* the store revision after the last commit */
+	pthread_mutex_t rb_mu;   /* the role bindings, parsed, as of store revision rb_rev */
+	uint64_t rb_rev;
+	struct srv_binding *rb;
+	size_t nrb;
 	pthread_mutex_t fail_mu; /* failed-authentication counters */
 	struct srv_fail {
 		uint64_t key;
@@ -48,6 +52,8 @@ enum srv_action { SRV_READ, SRV_CREATE, SRV_WRITE };
  */
 int srv_allowed(srv *s, const char *principal, enum srv_action action, const char *kind,
 		const char *name, const char *role);
+/* Frees the cached role bindings (at shutdown). */
+void srv_bindings_free(srv *s);
 /* 1 if role is one zt knows. */
 int srv_role_ok(const char *role);
 

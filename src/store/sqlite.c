@@ -23,10 +23,17 @@
 
 #include "store/store.h"
 
+#define STMT_CACHE 24
+
 struct zt_store {
 	sqlite3 *db;
 	pthread_mutex_t mu;
 	int schema;
+	/* prepared once, reused (bench_server: SQL parsing was the largest part of a read) */
+	struct {
+		const char *sql;
+		sqlite3_stmt *st;
+	} cache[STMT_CACHE];
 };
 
 /* The store whose transaction this thread holds (zt_store_begin), if any. */
@@ -82,6 +89,11 @@ static int enter(zt_store *s)
 	return 1;
 }
 
+int zt_store_in_transaction(const zt_store *s)
+{
+	return tx_held == s;
+}
+
 static void leave(zt_store *s, int locked)
 {
 	if (locked)
@@ -95,11 +107,44 @@ static int exec(zt_store *s, const char *sql, zt_err *e, const char *what)
 	return rc == SQLITE_OK ? 0 : db_err(s, rc, e, what);
 }
 
+/*
+ * A statement for sql (a string constant: the cache is keyed by its
+ * address), from the handle's cache when it was prepared before. Always
+ * under the handle's lock; hand it back with release().
+ */
 static int prepare(zt_store *s, const char *sql, sqlite3_stmt **st, zt_err *e)
 {
-	int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+	size_t i;
 
-	return rc == SQLITE_OK ? 0 : db_err(s, rc, e, "preparing a query");
+	for (i = 0; i < STMT_CACHE && s->cache[i].sql; i++)
+		if (s->cache[i].sql == sql) {
+			*st = s->cache[i].st;
+			return 0;
+		}
+	int rc = sqlite3_prepare_v3(s->db, sql, -1, i < STMT_CACHE ? SQLITE_PREPARE_PERSISTENT : 0,
+				    st, NULL);
+
+	if (rc != SQLITE_OK)
+		return db_err(s, rc, e, "preparing a query");
+	if (i < STMT_CACHE) {
+		s->cache[i].sql = sql;
+		s->cache[i].st = *st;
+	}
+	return 0;
+}
+
+/* Done with a statement: reset for its next use, or finalized when it is not cached. */
+static void release(zt_store *s, sqlite3_stmt *st)
+{
+	if (!st)
+		return;
+	for (size_t i = 0; i < STMT_CACHE && s->cache[i].sql; i++)
+		if (s->cache[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return;
+		}
+	sqlite3_finalize(st);
 }
 
 static int bind_text(sqlite3_stmt *st, int i, const char *v)
@@ -174,7 +219,7 @@ static int migrate(zt_store *s, zt_err *e)
 		return r;
 	rc = sqlite3_step(st);
 	s->schema = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-	sqlite3_finalize(st);
+	release(s, st);
 	if (s->schema < 0)
 		return db_err(s, rc, e, "reading the schema version");
 	if (s->schema > zt_store_schema_latest())
@@ -197,7 +242,7 @@ static int migrate(zt_store *s, zt_err *e)
 		    0) {
 			if (sqlite3_step(st) == SQLITE_ROW)
 				now_at = sqlite3_column_int(st, 0);
-			sqlite3_finalize(st);
+			release(s, st);
 		}
 		if (now_at >= m->version) {
 			exec(s, "COMMIT", NULL, "");
@@ -216,7 +261,7 @@ static int migrate(zt_store *s, zt_err *e)
 		bind_text(st, 2, m->name);
 		sqlite3_bind_int64(st, 3, zt_now_ms());
 		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
+		release(s, st);
 		if (rc != SQLITE_DONE || (r = exec(s, "COMMIT", e, "committing a migration")) != 0) {
 			exec(s, "ROLLBACK", NULL, "");
 			return rc != SQLITE_DONE ? db_err(s, rc, e, "recording a migration") : r;
@@ -300,6 +345,8 @@ void zt_store_close(zt_store *s)
 {
 	if (!s)
 		return;
+	for (size_t i = 0; i < STMT_CACHE && s->cache[i].sql; i++)
+		sqlite3_finalize(s->cache[i].st);
 	if (s->db)
 		sqlite3_close_v2(s->db);
 	pthread_mutex_destroy(&s->mu);
@@ -461,7 +508,7 @@ int zt_store_get(zt_store *s, const char *kind, const char *name, zt_object *out
 	else
 		r = db_err(s, rc, e, "reading the store");
 out:
-	sqlite3_finalize(st);
+	release(s, st);
 	leave(s, locked);
 	return r;
 }
@@ -486,7 +533,7 @@ static int current_version(zt_store *s, const char *kind, const char *name, uint
 		*v = (uint64_t)sqlite3_column_int64(st, 0);
 	else if (rc != SQLITE_DONE)
 		r = db_err(s, rc, e, "reading the store");
-	sqlite3_finalize(st);
+	release(s, st);
 	return r;
 }
 
@@ -503,7 +550,7 @@ static int next_revision(zt_store *s, uint64_t *rev, zt_err *e)
 		*rev = (uint64_t)sqlite3_column_int64(st, 0);
 	else
 		r = db_err(s, rc, e, "advancing the store revision");
-	sqlite3_finalize(st);
+	release(s, st);
 	return r;
 }
 
@@ -511,7 +558,7 @@ static int run(zt_store *s, sqlite3_stmt *st, zt_err *e, const char *what)
 {
 	int rc = sqlite3_step(st);
 
-	sqlite3_finalize(st);
+	release(s, st);
 	return rc == SQLITE_DONE ? 0 : db_err(s, rc, e, what);
 }
 
@@ -719,7 +766,7 @@ int zt_store_list(zt_store *s, const char *kind, const char *prefix, const char 
 		sqlite3_bind_int64(st, 4, (sqlite3_int64)limit);
 		r = collect(s, st, limit, out, n, e);
 	}
-	sqlite3_finalize(st);
+	release(s, st);
 	leave(s, locked);
 	return r;
 }
@@ -745,7 +792,7 @@ int zt_store_history(zt_store *s, const char *kind, const char *name, uint64_t b
 		sqlite3_bind_int64(st, 4, (sqlite3_int64)limit);
 		r = collect(s, st, limit, out, n, e);
 	}
-	sqlite3_finalize(st);
+	release(s, st);
 	leave(s, locked);
 	return r;
 }
@@ -777,7 +824,7 @@ int zt_store_history_get(zt_store *s, const char *kind, const char *name, uint64
 	else
 		r = db_err(s, rc, e, "reading the store");
 out:
-	sqlite3_finalize(st);
+	release(s, st);
 	leave(s, locked);
 	return r;
 }
@@ -791,7 +838,7 @@ uint64_t zt_store_revision(zt_store *s)
 	if (prepare(s, "SELECT revision FROM zt_meta WHERE id = 1", &st, NULL) == 0 &&
 	    sqlite3_step(st) == SQLITE_ROW)
 		rev = (uint64_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	release(s, st);
 	leave(s, locked);
 	return rev;
 }
@@ -819,7 +866,7 @@ int zt_store_changes(zt_store *s, uint64_t since, const char *kind, size_t limit
 		sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
 		r = collect(s, st, limit, out, n, e);
 	}
-	sqlite3_finalize(st);
+	release(s, st);
 	leave(s, locked);
 	return r;
 }

@@ -107,6 +107,8 @@ int zt_store_history_get(zt_store *s, const char *kind, const char *name, uint64
 
 /* The store's latest revision (0 for a new store). */
 uint64_t zt_store_revision(zt_store *s);
+/* 1 when the calling thread holds a transaction on s (zt_store_begin). */
+int zt_store_in_transaction(const zt_store *s);
 /*
  * Changes after revision `since`, oldest first, of one kind (NULL: all),
  * at most limit: what a watcher applies to catch up.
