@@ -787,6 +787,10 @@ int zt_cmd_audit(int argc, char **argv)
 {
 	size_t n = sizeof subs / sizeof subs[0];
 
+	/* the server's log (cmd_audit_remote.c) */
+	if (argc >= 1 && (!strcmp(argv[0], "entries") || !strcmp(argv[0], "witness")))
+		return zt_audit_remote(argv[0], argc - 1, argv + 1);
+
 	if (argc >= 1)
 		for (size_t i = 0; i < n; i++)
 			if (strcmp(argv[0], subs[i].name) == 0) {
@@ -801,6 +805,7 @@ int zt_cmd_audit(int argc, char **argv)
 	fprintf(f, "usage:\n");
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "  %s\n", subs[i].usage);
+	fprintf(f, "  zt audit entries|witness ...   (the server's log: see --help of each)\n");
 	fprintf(f, "\nThe audit log and its files are described in docs/audit.md.\n");
 	return f == stdout ? ZT_EXIT_OK : ZT_EXIT_USAGE;
 }
