@@ -243,6 +243,7 @@ static void run_pool(const char *op, void *(*fn)(void *), int threads, double se
 
 /* ---- watchers ---- */
 
+static char watch_name[64]; /* "bench-watch-PID": runs on one server do not collide */
 static _Atomic double round_start;
 static _Atomic long round_no;
 static _Atomic int stop_watch;
@@ -263,7 +264,7 @@ static long round_of(json_t *ans)
 	json_array_foreach(docs, i, d) {
 		const char *n = json_string_value(json_object_get(json_object_get(d, "metadata"), "name"));
 
-		if (n && !strcmp(n, "bench-watch")) {
+		if (n && !strcmp(n, watch_name)) {
 			char *s = json_dumps(d, JSON_COMPACT);
 			const char *p = s ? strstr(s, "bench-") : NULL;
 			long r = -1;
@@ -331,7 +332,9 @@ static void run_watch(int nw, int rounds)
 {
 	struct watcher *w = calloc((size_t)nw, sizeof *w);
 	zt_api *admin = client(0);
-	long v = put_policy(admin, "bench-watch", 0, 0);
+
+	snprintf(watch_name, sizeof watch_name, "bench-watch-%d", (int)getpid());
+	long v = put_policy(admin, watch_name, 0, 0);
 
 	for (int i = 0; i < nw; i++) {
 		w[i].lat = calloc((size_t)rounds, sizeof(double));
@@ -344,7 +347,7 @@ static void run_watch(int nw, int rounds)
 	for (int r = 1; r <= rounds; r++) {
 		atomic_store(&round_no, r);
 		atomic_store(&round_start, now());
-		v = put_policy(admin, "bench-watch", r, v);
+		v = put_policy(admin, watch_name, r, v);
 		/* wait until all have it (or 5 s: counted as a miss) */
 		double deadline = now() + 5;
 
@@ -363,7 +366,7 @@ static void run_watch(int nw, int rounds)
 
 	atomic_store(&stop_watch, 1);
 	/* a last write wakes every long poll */
-	put_policy(admin, "bench-watch", 0, v);
+	put_policy(admin, watch_name, 0, v);
 	double *all = malloc(sizeof(double) * (size_t)nw * (size_t)rounds);
 	size_t n = 0, missed = 0;
 

@@ -80,6 +80,9 @@ zt_api *zt_remote_open(const struct zt_remote *r, const char *what);
 int zt_remote_call(zt_api *a, const char *what, const char *method, const char *path,
 		   const json_t *body, const char *if_match, json_t **out);
 
+/* Prints an error response: "zt: WHAT: HTTP 403 forbidden: message (request ID)" and diagnostics. */
+void zt_remote_print_error(const char *what, const zt_api_resp *r);
+
 /* Prints JSON, indented, to stdout. */
 void zt_remote_print(const json_t *j);
 

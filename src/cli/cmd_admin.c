@@ -23,7 +23,7 @@ static int hier_path(int depth, const char *name, int list, char *out, size_t ca
 	int want = list ? depth : depth + 1, n = 0;
 	size_t o;
 
-	if (strlen(name) >= sizeof tmp)
+	if (strlen(name) >= sizeof tmp || name[0] == '/' || strstr(name, "//"))
 		return -1;
 	snprintf(tmp, sizeof tmp, "%s", name);
 	o = (size_t)snprintf(out, cap, "/v1");
@@ -167,6 +167,11 @@ static int hier_cmd(int depth, const char *kind, const char *parent_hint, int ar
 		return zt_cli_usage(usage, "--spec goes with create and update");
 	if (!strcmp(sub, "update") && !spec)
 		return zt_cli_usage(usage, "update needs --spec");
+	json_t *spec_json = NULL;
+
+	if (spec && !(spec_json = parse_spec(spec, what)))
+		return ZT_EXIT_USAGE;
+	json_decref(spec_json);
 	zt_api *a = zt_remote_open(&rm, what);
 
 	if (!a)

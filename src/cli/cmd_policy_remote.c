@@ -25,7 +25,8 @@ static int policy_path(const char *name, const char *suffix, char *out, size_t c
 	char tmp[1024], *save = NULL, *seg;
 	size_t o = (size_t)snprintf(out, cap, "/v1/policies");
 
-	if (!name[0] || strlen(name) >= sizeof tmp || name[strlen(name) - 1] == '/')
+	if (!name[0] || strlen(name) >= sizeof tmp || name[strlen(name) - 1] == '/' ||
+	    name[0] == '/' || strstr(name, "//"))
 		return -1;
 	snprintf(tmp, sizeof tmp, "%s", name);
 	for (seg = strtok_r(tmp, "/", &save); seg; seg = strtok_r(NULL, "/", &save)) {
@@ -44,6 +45,7 @@ static int policy_path(const char *name, const char *suffix, char *out, size_t c
 struct applied {
 	int created, updated, unchanged, failed;
 	int dry_run;
+	int unauthenticated; /* a 401: every other call would fail the same way */
 };
 
 static int apply_doc(zt_api *a, json_t *doc, const char *file, struct applied *st)
@@ -84,7 +86,11 @@ static int apply_doc(zt_api *a, json_t *doc, const char *file, struct applied *s
 	int same = exists && json_equal(json_object_get(r.json, "document"), doc);
 
 	if (r.status != 200 && r.status != 404) {
-		fprintf(stderr, "zt: policy apply: %s: HTTP %d: %s\n", full, r.status, zt_api_resp_message(&r));
+		char what[1100];
+
+		snprintf(what, sizeof what, "policy apply %s", full);
+		zt_remote_print_error(what, &r);
+		st->unauthenticated = r.status == 401;
 		zt_api_resp_free(&r);
 		st->failed++;
 		return -1;
@@ -97,6 +103,10 @@ static int apply_doc(zt_api *a, json_t *doc, const char *file, struct applied *s
 	}
 	if (st->dry_run) {
 		printf("%s would be %s\n", full, exists ? "updated" : "created");
+		if (exists)
+			st->updated++;
+		else
+			st->created++;
 		return 0;
 	}
 	char ver[32];
@@ -169,12 +179,41 @@ static int apply_path(zt_api *a, const char *path, int depth, struct applied *st
 		return -1;
 	}
 	json_array_foreach(docs, i, d) {
+		if (st->unauthenticated)
+			break;
+		if (json_is_null(d))
+			continue; /* an empty document ("---" alone), as the local loader takes it */
 		if (!json_is_object(d)) {
 			fprintf(stderr, "zt: policy apply: %s: document %zu is not a mapping\n", path, i + 1);
 			st->failed++;
 			continue;
 		}
-		apply_doc(a, d, path, st);
+		const char *kind = json_string_value(json_object_get(d, "kind"));
+		json_t *items = json_object_get(d, "items"), *it;
+		size_t j;
+
+		if (!kind || strcmp(kind, "List")) {
+			apply_doc(a, d, path, st);
+			continue;
+		}
+		/* kind: List, as kubectl writes them: its items, one level deep */
+		if (!json_is_array(items)) {
+			fprintf(stderr, "zt: policy apply: %s: document %zu is a List without items\n", path, i + 1);
+			st->failed++;
+			continue;
+		}
+		json_array_foreach(items, j, it) {
+			if (st->unauthenticated)
+				break;
+			if (!json_is_object(it) ||
+			    !strcmp(json_string_value(json_object_get(it, "kind")) ?: "", "List")) {
+				fprintf(stderr, "zt: policy apply: %s: item %zu of document %zu is not a policy\n",
+					path, j + 1, i + 1);
+				st->failed++;
+				continue;
+			}
+			apply_doc(a, it, path, st);
+		}
 	}
 	json_decref(docs);
 	return 0;
@@ -207,12 +246,15 @@ static int policy_apply(int argc, char **argv)
 		free(files);
 		return ZT_EXIT_FAIL;
 	}
-	for (size_t i = 0; i < nfiles; i++)
+	for (size_t i = 0; i < nfiles && !st.unauthenticated; i++)
 		apply_path(a, files[i], 0, &st);
+	if (st.unauthenticated)
+		fprintf(stderr, "zt: policy apply: stopped: the server does not accept the credential\n");
 	zt_api_free(a);
 	free(files);
-	fprintf(stderr, "%d created, %d updated, %d unchanged, %d failed\n", st.created, st.updated,
-		st.unchanged, st.failed);
+	fprintf(stderr, "%d %screated, %d %supdated, %d unchanged, %d failed\n", st.created,
+		st.dry_run ? "to be " : "", st.updated, st.dry_run ? "to be " : "", st.unchanged,
+		st.failed);
 	return st.failed ? ZT_EXIT_FAIL : ZT_EXIT_OK;
 }
 

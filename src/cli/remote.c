@@ -52,6 +52,27 @@ void zt_remote_print(const json_t *j)
 	}
 }
 
+void zt_remote_print_error(const char *what, const zt_api_resp *r)
+{
+	const char *code = json_string_value(json_object_get(json_object_get(r->json, "error"), "code"));
+
+	fprintf(stderr, "zt: %s: HTTP %d%s%s: %s", what, r->status, code ? " " : "", code ? code : "",
+		zt_api_resp_message(r));
+	if (r->request_id[0])
+		fprintf(stderr, " (request %s)", r->request_id);
+	fputc('\n', stderr);
+	/* the compiler's findings, when a policy was refused */
+	json_t *diags = json_object_get(json_object_get(r->json, "error"), "diagnostics");
+	size_t i;
+	json_t *d;
+
+	json_array_foreach(diags, i, d) {
+		fprintf(stderr, "  %s: %s: %s\n", json_string_value(json_object_get(d, "level")) ?: "error",
+			json_string_value(json_object_get(d, "in")) ?: "",
+			json_string_value(json_object_get(d, "message")) ?: "");
+	}
+}
+
 int zt_remote_call(zt_api *a, const char *what, const char *method, const char *path,
 		   const json_t *body, const char *if_match, json_t **out)
 {
@@ -63,25 +84,7 @@ int zt_remote_call(zt_api *a, const char *what, const char *method, const char *
 	if (zt_api_call(a, method, path, body, if_match, CALL_TIMEOUT_MS, &r, &e) != 0)
 		return zt_cli_fail(&e, what, ZT_EXIT_FAIL);
 	if (r.status >= 300) {
-		const char *code = json_string_value(
-			json_object_get(json_object_get(r.json, "error"), "code"));
-
-		fprintf(stderr, "zt: %s: HTTP %d%s%s: %s", what, r.status, code ? " " : "",
-			code ? code : "", zt_api_resp_message(&r));
-		if (r.request_id[0])
-			fprintf(stderr, " (request %s)", r.request_id);
-		fputc('\n', stderr);
-		/* the compiler's findings, when a policy was refused */
-		json_t *diags = json_object_get(json_object_get(r.json, "error"), "diagnostics");
-		size_t i;
-		json_t *d;
-
-		json_array_foreach(diags, i, d) {
-			fprintf(stderr, "  %s: %s: %s\n",
-				json_string_value(json_object_get(d, "level")) ?: "error",
-				json_string_value(json_object_get(d, "in")) ?: "",
-				json_string_value(json_object_get(d, "message")) ?: "");
-		}
+		zt_remote_print_error(what, &r);
 		zt_api_resp_free(&r);
 		return ZT_EXIT_FAIL;
 	}

@@ -150,6 +150,11 @@ zt_api *zt_api_new(const zt_api_config *c, zt_err *e)
 		zt_err_set(e, ZT_ENOMEM, "out of memory");
 		return NULL;
 	}
+	/* a token or an SVID goes only where TLS has proven the server */
+	if (strncmp(c->server, "https://", 8)) {
+		zt_err_set(e, ZT_EINVAL, "server URL %.200s: it must start with https://", c->server);
+		goto fail;
+	}
 	if (!(b = zt_bundle_load(NULL, c->ca_file, e))) {
 		zt_err_wrap(e, "the CA file %s", c->ca_file);
 		goto fail;

@@ -114,17 +114,18 @@ int srv_query(const char *query, const char *key, char *out, size_t cap)
 		}
 		p = amp ? amp + 1 : NULL;
 	}
-	return -1;
+	return 1;
 }
 
 int srv_query_u64(const char *query, const char *key, uint64_t *out, int *present)
 {
 	char v[24], *end;
 
-	*present = 0;
-	if (srv_query(query, key, v, sizeof v) != 0)
-		return 0;
-	*present = 1;
+	int q = srv_query(query, key, v, sizeof v);
+
+	*present = q <= 0;
+	if (q != 0)
+		return q > 0 ? 0 : -1; /* absent, or too long or badly escaped */
 	if (v[0] < '0' || v[0] > '9')
 		return -1;
 	*out = strtoull(v, &end, 10);
@@ -358,6 +359,7 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 		if (!strcmp(q->method, "GET")) {
 			char after[ZT_STORE_NAME_MAX + 1] = "", prefix[ZT_STORE_NAME_MAX + 2];
 			uint64_t limit = 100;
+			int qa;
 			int present;
 			zt_object *v;
 			size_t n;
@@ -369,8 +371,8 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 			}
 			if (srv_query_u64(q->query, "limit", &limit, &present) != 0 || limit == 0 ||
 			    limit > ZT_STORE_LIST_MAX ||
-			    (srv_query(q->query, "after", after, sizeof after) == 0 &&
-			     !zt_store_name_ok(after))) {
+			    (qa = srv_query(q->query, "after", after, sizeof after)) < 0 ||
+			    (qa == 0 && !zt_store_name_ok(after))) {
 				zt_http_resp_error(r, q, 400, "invalid",
 						   "limit is 1-%d and after a name from an earlier page",
 						   ZT_STORE_LIST_MAX);
@@ -666,7 +668,10 @@ static void bindings(srv *s, const zt_http_req *q, zt_http_resp *r, const char *
 		zt_object *v;
 		size_t n;
 
-		(void)srv_query(q->query, "scope", scope, sizeof scope);
+		if (srv_query(q->query, "scope", scope, sizeof scope) < 0) {
+			zt_http_resp_error(r, q, 400, "invalid", "?scope is too long or badly escaped");
+			return;
+		}
 		if (!srv_allowed(s, principal, SRV_READ, "rolebinding", scope, NULL)) {
 			srv_forbid(s, r, q, principal, "rolebinding.list", scope);
 			return;

@@ -72,9 +72,9 @@ void srv_fail(zt_http_resp *r, const zt_http_req *q, const zt_err *e);
 /* 403, and the refusal appended to the audit log. */
 void srv_forbid(srv *s, zt_http_resp *r, const zt_http_req *q, const char *principal,
 		const char *action, const char *target);
-/* A percent-decoded query value; 0 if present and valid. */
+/* A percent-decoded query value: 0 present and valid, 1 absent, -1 too long or badly escaped. */
 int srv_query(const char *query, const char *key, char *out, size_t cap);
-/* A decimal query value; 0 when absent (*present 0) or valid, -1 when malformed. */
+/* A decimal query value; 0 when absent (*present 0) or valid, -1 when malformed (a 400). */
 int srv_query_u64(const char *query, const char *key, uint64_t *out, int *present);
 /* The version a write names: If-Match, ?version=, or body's "version"; 0 if given. */
 int srv_expected_version(const zt_http_req *q, json_t *body, uint64_t *v);
