@@ -270,19 +270,21 @@ int srv_expected_version(const zt_http_req *q, json_t *body, uint64_t *v)
 		size_t n = f->value_len;
 		const char *p = f->value;
 
+		if (n == 1 && p[0] == '*')
+			return -1; /* "any version" (RFC 9110 13.1.1) names none: 428 */
 		if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
 			p++;
 			n -= 2;
 		}
 		if (n == 0 || n >= sizeof tmp)
-			return -1;
+			return -2;
 		memcpy(tmp, p, n);
 		tmp[n] = '\0';
 		*v = strtoull(tmp, &end, 10);
-		return *end || tmp[0] < '0' || tmp[0] > '9' ? -1 : 0;
+		return *end || tmp[0] < '0' || tmp[0] > '9' ? -2 : 0;
 	}
 	if (srv_query_u64(q->query, "version", v, &present) != 0)
-		return -1;
+		return -2;
 	if (present)
 		return 0;
 	json_t *bv = body ? json_object_get(body, "version") : NULL;
@@ -544,10 +546,15 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 
 	if (!del && !(b = srv_body_object(q, r, update_members)))
 		return;
-	if (srv_expected_version(q, b, &expect) != 0) {
-		zt_http_resp_error(r, q, 428, "version-required",
-				   "name the version you read: If-Match: \"N\", ?version=N or "
-				   "\"version\" in the body");
+	int ev = srv_expected_version(q, b, &expect);
+
+	if (ev != 0) {
+		if (ev == -2)
+			zt_http_resp_error(r, q, 400, "invalid", "the version is not a number");
+		else
+			zt_http_resp_error(r, q, 428, "version-required",
+					   "name the version you read: If-Match: \"N\", ?version=N or "
+					   "\"version\" in the body");
 		json_decref(b);
 		return;
 	}

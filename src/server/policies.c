@@ -419,9 +419,14 @@ void srv_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const char *pri
 			   rollback ? "policy.rollback" : del ? "policy.delete" : "policy.update", full);
 		return;
 	}
-	if (srv_expected_version(q, rollback || del ? b : json_object_get(b, "metadata"), &expect) !=
-		    0 ||
-	    expect == 0) {
+	int ev = srv_expected_version(q, rollback || del ? b : json_object_get(b, "metadata"), &expect);
+
+	if (ev == -2) {
+		json_decref(b);
+		zt_http_resp_error(r, q, 400, "invalid", "the version is not a number");
+		return;
+	}
+	if (ev != 0 || expect == 0) {
 		json_decref(b);
 		zt_http_resp_error(r, q, 428, "version-required",
 				   "name the version you read: If-Match: \"N\" or ?version=N");

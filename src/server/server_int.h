@@ -76,7 +76,7 @@ void srv_forbid(srv *s, zt_http_resp *r, const zt_http_req *q, const char *princ
 int srv_query(const char *query, const char *key, char *out, size_t cap);
 /* A decimal query value; 0 when absent (*present 0) or valid, -1 when malformed (a 400). */
 int srv_query_u64(const char *query, const char *key, uint64_t *out, int *present);
-/* The version a write names: If-Match, ?version=, or body's "version"; 0 if given. */
+/* The version a write names: If-Match, ?version=, or body's "version": 0 given, -1 not given (428), -2 not a number (400). */
 int srv_expected_version(const zt_http_req *q, json_t *body, uint64_t *v);
 /* Audits the change (allow) and commits the open store transaction; rolls back if the audit fails. */
 int srv_commit_audited(srv *s, const zt_http_req *q, const char *principal, const char *action,

@@ -425,6 +425,20 @@ def test_paging_with_a_percent_encoded_after(srv):
     assert names(r2) == ["pe/t/w/s2", "pe/t/w/s3"], r2
 
 
+def test_malformed_query_values_are_400_not_ignored(srv):
+    """A query value that is badly escaped or too long is an error, never read as absent
+    (an ignored ?after= would restart paging; an ignored ?version= would become a 428)."""
+    expect(srv.post(C(""), {"name": "mq"}), 201)
+    for q in ("after=%zz", "after=%4", "after=" + "a" * 1500, "limit=%31%3", "limit=" + "9" * 40):
+        expect(srv.get(C("") + "?" + q), 400, "invalid")
+    expect(srv.get("/v1/rolebindings?scope=%zz"), 400, "invalid")
+    expect(srv.get("/v1/watch/policies?org=mq&since=" + "1" * 40), 400, "invalid")
+    expect(srv.get("/v1/watch/policies?org=mq&timeout=%zz"), 400, "invalid")
+    r = expect(srv.get("/v1/orgs/mq"), 200)
+    expect(srv.delete(f"/v1/orgs/mq?version={'9' * 40}"), 400)
+    expect(srv.delete(f"/v1/orgs/mq?version={r.json['version']}"), 200)
+
+
 # ---- 3. role-based access ------------------------------------------------------------------
 
 
