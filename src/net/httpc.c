@@ -10,6 +10,8 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -40,6 +42,42 @@ struct zt_httpc {
 	int cancel_fd; /* -1 for none */
 	char peer[2049];
 };
+
+/*
+ * OpenSSL writes with write(2), so a server gone away would raise SIGPIPE
+ * and kill a process that did not ignore it (the zt command). Around our
+ * calls SIGPIPE is blocked for this thread, and one we caused is taken off
+ * the pending set before it is unblocked (sockets get MSG_NOSIGNAL).
+ */
+struct sigpipe_guard {
+	sigset_t old;
+	int was_pending;
+};
+
+static void sigpipe_block(struct sigpipe_guard *g)
+{
+	sigset_t pipe, pending;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	sigpending(&pending);
+	g->was_pending = sigismember(&pending, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, &g->old);
+}
+
+static void sigpipe_restore(struct sigpipe_guard *g)
+{
+	sigset_t pipe, pending;
+	struct timespec zero = {0, 0};
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	sigpending(&pending);
+	if (!g->was_pending && sigismember(&pending, SIGPIPE))
+		while (sigtimedwait(&pipe, NULL, &zero) < 0 && errno == EINTR)
+			;
+	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
 
 static int64_t mono_ms(void)
 {
@@ -110,7 +148,8 @@ static int parse_url(zt_httpc *c, const char *url, zt_err *e)
 		char *end;
 		unsigned long port = strtoul(colon + 1, &end, 10);
 
-		if (!colon[1] || *end || port == 0 || port > 65535)
+		if (!colon[1] || *end || port == 0 || port > 65535 ||
+		    strspn(colon + 1, "0123456789") != strlen(colon + 1))
 			return zt_err_set(e, ZT_EINVAL, "server URL %.200s: the port must be 1-65535", url);
 		snprintf(c->port, sizeof c->port, "%lu", port);
 	} else {
@@ -146,7 +185,11 @@ fail:
 void zt_httpc_close(zt_httpc *c)
 {
 	if (c->ssl) {
+		struct sigpipe_guard g;
+
+		sigpipe_block(&g);
 		SSL_shutdown(c->ssl); /* a close_notify, best effort: the socket is non-blocking */
+		sigpipe_restore(&g);
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}
@@ -281,10 +324,14 @@ static int ssl_step(zt_httpc *c, int ret, int64_t deadline, const char *what, zt
 	}
 }
 
-static int open_conn(zt_httpc *c, zt_err *e)
+/* Connects and shakes hands within connect_ms, and within the request's deadline. */
+static int open_conn(zt_httpc *c, int64_t request_deadline, zt_err *e)
 {
 	int64_t deadline = mono_ms() + c->connect_ms;
 	int r;
+
+	if (request_deadline >= 0 && request_deadline < deadline)
+		deadline = request_deadline;
 
 	if ((r = tcp_connect(c, deadline, e)) != 0)
 		return r;
@@ -305,9 +352,10 @@ static int open_conn(zt_httpc *c, zt_err *e)
 		if (r == 1)
 			break;
 		if (r < 0) {
+			/* only a verdict of our verifier is about the certificate */
 			const char *why = zt_tls_peer_error(c->ssl);
 
-			if (why && *why)
+			if (SSL_get_verify_result(c->ssl) == X509_V_ERR_APPLICATION_VERIFICATION && why && *why)
 				r = zt_err_rule(e, ZT_EVERIFY, "server-cert", "the server's certificate was refused: %s", why);
 			goto fail;
 		}
@@ -488,8 +536,11 @@ static int exchange(zt_httpc *c, const zt_buf *req, unsigned mflags, int64_t dea
 					goto out;
 				off += used;
 			}
-			if (zt_http1_chunked_done(&ch))
+			if (zt_http1_chunked_done(&ch)) {
+				if (off < in.len)
+					keep = 0; /* bytes nobody asked for: do not reuse */
 				break;
+			}
 			in.len = off = 0;
 			long n = recv_some(c, &in, deadline, e);
 
@@ -498,6 +549,9 @@ static int exchange(zt_httpc *c, const zt_buf *req, unsigned mflags, int64_t dea
 				goto out;
 			}
 		}
+	} else if (h.framing == ZT_HTTP1_BODY_NONE) {
+		if (in.len > off)
+			keep = 0;
 	} else if (h.framing == ZT_HTTP1_BODY_CLOSE) {
 		if ((rc = zt_buf_append(&r->body, in.p + off, in.len - off, e)) != 0)
 			goto out;
@@ -559,12 +613,15 @@ int zt_httpc_do(zt_httpc *c, const char *method, const char *target, const char 
 		goto out;
 	unsigned mflags = !strcmp(method, "HEAD") ? ZT_HTTP1_METHOD_HEAD : 0;
 	int retry = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+	struct sigpipe_guard g;
+
+	sigpipe_block(&g);
 
 	for (int attempt = 0;; attempt++) {
 		int reused = c->fd >= 0 && c->used, got = 0;
 
-		if (c->fd < 0 && (rc = open_conn(c, e)) != 0)
-			goto out;
+		if (c->fd < 0 && (rc = open_conn(c, deadline, e)) != 0)
+			break;
 		c->used = 1;
 		rc = exchange(c, &req, mflags, deadline, r, &got, e);
 		if (rc == 0 || !(reused && !got && retry && attempt == 0 && left_ms(deadline) != 0 &&
@@ -573,6 +630,7 @@ int zt_httpc_do(zt_httpc *c, const char *method, const char *target, const char 
 		zt_buf_free(&r->body, 0);
 		zt_buf_init(&r->body, c->max_body);
 	}
+	sigpipe_restore(&g);
 out:
 	zt_buf_free(&req, 0);
 	if (rc != 0)

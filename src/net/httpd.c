@@ -454,7 +454,11 @@ static void *conn_main(void *arg)
 		int ok = 0;
 
 		c->deadline = mono_ms() + h->o.head_timeout_ms;
-		if ((c->ssl = SSL_new(h->o.tls)) && SSL_set_fd(c->ssl, c->fd) == 1)
+		/* the context in force now: zt_httpd_set_tls may replace it at any time */
+		pthread_mutex_lock(&h->mu);
+		c->ssl = SSL_new(h->o.tls);
+		pthread_mutex_unlock(&h->mu);
+		if (c->ssl && SSL_set_fd(c->ssl, c->fd) == 1)
 			for (;;) {
 				int a = SSL_accept(c->ssl);
 
@@ -590,6 +594,21 @@ static int listen_on(const char *spec, int *fd, uint16_t *port, zt_err *e)
 	getsockname(*fd, (struct sockaddr *)&ss, &sl);
 	*port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
 					      : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	return 0;
+}
+
+int zt_httpd_set_tls(zt_httpd *h, SSL_CTX *tls)
+{
+	SSL_CTX *old;
+
+	if (!h->o.tls || !tls)
+		return -1; /* a plain server stays plain */
+	SSL_CTX_up_ref(tls);
+	pthread_mutex_lock(&h->mu);
+	old = h->o.tls;
+	h->o.tls = tls;
+	pthread_mutex_unlock(&h->mu);
+	SSL_CTX_free(old); /* connections made with it hold their own references */
 	return 0;
 }
 

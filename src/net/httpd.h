@@ -81,6 +81,12 @@ typedef struct zt_httpd_opts {
 zt_httpd *zt_httpd_start(const zt_httpd_opts *o, zt_err *e);
 /* The port it listens on (the one chosen, with port 0). */
 uint16_t zt_httpd_port(const zt_httpd *h);
+/*
+ * Serves new connections with tls from now on (a renewed certificate, a new
+ * bundle); connections already open keep theirs. The server takes its own
+ * reference. 0, or -1 for a server started without TLS.
+ */
+int zt_httpd_set_tls(zt_httpd *h, SSL_CTX *tls);
 /* 1 once stopping: long-running handlers (watches) should return. */
 int zt_httpd_stopping(const zt_httpd *h);
 /*

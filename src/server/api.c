@@ -1071,7 +1071,7 @@ static void route(srv *s, const zt_http_req *q, zt_http_resp *r)
 	}
 	if (nseg == 1 && !strcmp(seg[0], "bundle") && !strcmp(q->method, "GET")) {
 		r->content_type = "application/x-pem-file";
-		if (zt_buf_append(&r->body, s->bundle_pem.p, s->bundle_pem.len, NULL) != 0)
+		if (srv_bundle_pem(s, &r->body) != 0)
 			r->status = 500;
 		return;
 	}

@@ -12,6 +12,8 @@
  *   bundle.pem  the trust bundle, for clients (ZT_CA_FILE)
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,10 +32,15 @@ static int path_in(char *out, size_t n, const char *dir, const char *name, zt_er
 	return zt_path_join(out, n, e, "%s/%s", dir, name);
 }
 
-/* The server's own SVID: issued at first start, again when half its life is gone. */
-static int server_cert(const char *dir, zt_ca *ca, zt_err *e)
+/*
+ * The server's own SVID: issued at first start, again once half its life
+ * is gone (or when the key on disk is not the certificate's: a crash
+ * between the two renames below). The caller holds the CA. 1 when a new
+ * one was issued, 0 when the one on disk stays, or a negative error.
+ */
+static int server_cert(srv *s, const char *dir, zt_ca *ca, zt_err *e)
 {
-	char crt[4200], key[4200];
+	char crt[4200], key[4200], crt_new[4300], key_new[4300];
 	STACK_OF(X509) *have = NULL;
 	zt_spiffe_id id;
 	int64_t nb, na;
@@ -42,15 +49,20 @@ static int server_cert(const char *dir, zt_ca *ca, zt_err *e)
 	if ((r = path_in(crt, sizeof crt, dir, "server.pem", e)) != 0 ||
 	    (r = path_in(key, sizeof key, dir, "server.key", e)) != 0)
 		return r;
+	snprintf(crt_new, sizeof crt_new, "%s.new", crt);
+	snprintf(key_new, sizeof key_new, "%s.new", key);
 	if (zt_path_exists(crt) && zt_certs_load(crt, &have, NULL) == 0) {
-		int fresh = zt_cert_times(sk_X509_value(have, 0), &nb, &na) == 0 &&
-			    zt_now() < nb + (na - nb) / 2;
+		EVP_PKEY *k = zt_key_load(key, NULL);
+		X509 *leaf = sk_X509_value(have, 0);
+		int fresh = k && leaf && X509_check_private_key(leaf, k) == 1 &&
+			    zt_cert_times(leaf, &nb, &na) == 0 && zt_now() < nb + (na - nb) / 2;
 
+		EVP_PKEY_free(k);
 		sk_X509_pop_free(have, X509_free);
 		if (fresh)
 			return 0;
 	}
-	char sid[600];
+	char sid[600], nas[32];
 	static const char *const dns[] = {"localhost"};
 	zt_issue_opts io = {SERVER_CERT_TTL, dns, 1};
 	EVP_PKEY *k = NULL;
@@ -66,12 +78,31 @@ static int server_cert(const char *dir, zt_ca *ca, zt_err *e)
 		r = -ZT_ECRYPTO;
 		goto out;
 	}
-	unlink(key); /* zt_key_store never replaces a key: the old one goes first */
+	unlink(key_new); /* a leftover of an interrupted renewal; zt_key_store never replaces */
 	if ((r = zt_ca_issue(ca, &id, pub, &io, &der, e)) != 0 ||
 	    (r = zt_der_certs_to_pem(der.p, der.len, &pem, e)) != 0 ||
-	    (r = zt_key_store(key, k, e)) != 0 ||
-	    (r = zt_file_write(crt, pem.p, pem.len, 0644, 0, e)) != 0)
+	    (r = zt_key_store(key_new, k, e)) != 0 ||
+	    (r = zt_file_write(crt_new, pem.p, pem.len, 0644, 0, e)) != 0)
 		goto out;
+	if (rename(key_new, key) != 0 || rename(crt_new, crt) != 0) {
+		r = zt_err_set(e, ZT_EIO, "cannot put the server's new certificate in place: %s",
+			       strerror(errno));
+		goto out;
+	}
+	/* every certificate issued is on the audit log */
+	const unsigned char *dp = der.p;
+	X509 *leaf = d2i_X509(NULL, &dp, (long)der.len);
+
+	nas[0] = '\0';
+	if (leaf && zt_cert_times(leaf, &nb, &na) == 0)
+		zt_audit_time_format(na * 1000, nas);
+	X509_free(leaf);
+	static const zt_http_req self = {.request_id = "server-certificate", .query = ""};
+
+	r = srv_audit(s, &self, "zt-server", "svid.issue", sid, "allow",
+		      json_pack("{s:s,s:s}", "id", sid, "not_after", nas), e);
+	if (r == 0)
+		r = 1;
 out:
 	zt_buf_free(&der, 0);
 	zt_buf_free(&pem, 0);
@@ -163,9 +194,156 @@ fail:
 	return r;
 }
 
+int srv_bundle_pem(srv *s, zt_buf *out)
+{
+	int r;
+
+	pthread_mutex_lock(&s->bundle_mu);
+	r = zt_buf_append(out, s->bundle_pem.p, s->bundle_pem.len, NULL);
+	pthread_mutex_unlock(&s->bundle_mu);
+	return r;
+}
+
+/* ---- keeping the CA and the server's certificate fresh while serving ---- */
+
+struct maint {
+	srv *s;
+	const char *dir;
+	zt_bundle_set *set; /* verifies clients; the root does not change, so neither does it */
+	pthread_t t;
+	int started;
+	int stop[2];
+};
+
+/* The bundle after a change of the CA: served, and written for clients (ZT_CA_FILE). */
+static int publish_bundle(srv *s, const char *dir, zt_err *e)
+{
+	char p[4200];
+	zt_bundle *b;
+	zt_buf pem;
+	int r;
+
+	zt_buf_init(&pem, 1u << 20);
+	pthread_mutex_lock(&s->ca_mu);
+	b = zt_ca_bundle(s->ca, e);
+	pthread_mutex_unlock(&s->ca_mu);
+	if (!b)
+		return -ZT_EIO;
+	if ((r = zt_bundle_to_pem(b, &pem, e)) != 0 ||
+	    (r = path_in(p, sizeof p, dir, "bundle.pem", e)) != 0 ||
+	    (r = zt_file_write(p, pem.p, pem.len, 0644, 0, e)) != 0) {
+		zt_buf_free(&pem, 0);
+		zt_bundle_free(b);
+		return r;
+	}
+	pthread_mutex_lock(&s->bundle_mu);
+	zt_buf tmp = s->bundle_pem;
+
+	s->bundle_pem = pem;
+	pthread_mutex_unlock(&s->bundle_mu);
+	zt_buf_free(&tmp, 0);
+	zt_bundle_free(b);
+	return 0;
+}
+
+/*
+ * A new signing CA once half the active one's life is gone (the SVIDs it
+ * signs are capped at its expiry, so they would shrink to nothing). The
+ * old one stays in the bundle until it expires; the root, which peers
+ * anchor on, is the same. 1 when rotated.
+ */
+static int rotate_ca(srv *s, const char *dir, zt_err *e)
+{
+	int64_t nb, na, now = zt_now();
+	int r = 0;
+
+	pthread_mutex_lock(&s->ca_mu);
+	X509 *act = zt_ca_active(s->ca);
+
+	if (!act || zt_cert_times(act, &nb, &na) != 0) {
+		pthread_mutex_unlock(&s->ca_mu);
+		return zt_err_set(e, ZT_ESTATE, "the CA has no active signing certificate");
+	}
+	if (now >= nb + (na - nb) / 2)
+		r = zt_ca_rotate(s->ca, na - nb, e);
+	if (r == 0 && now >= nb + (na - nb) / 2) {
+		act = zt_ca_active(s->ca);
+		r = act && zt_cert_times(act, &nb, &na) == 0 ? 1 : zt_err_set(e, ZT_ESTATE, "rotation left no active signing CA");
+	}
+	pthread_mutex_unlock(&s->ca_mu);
+	if (r != 1)
+		return r;
+	char nas[32];
+	static const zt_http_req self = {.request_id = "ca-rotation", .query = ""};
+
+	zt_audit_time_format(na * 1000, nas);
+	if ((r = srv_audit(s, &self, "zt-server", "ca.rotate", s->td, "allow",
+			   json_pack("{s:s}", "signing_not_after", nas), e)) != 0 ||
+	    (r = publish_bundle(s, dir, e)) != 0)
+		return r;
+	zt_log(ZT_LOG_INFO, "signing CA rotated", "not_after", nas, NULL);
+	return 1;
+}
+
+static SSL_CTX *server_tls(const char *dir, zt_bundle_set *set, zt_err *e);
+
+static void maintain(struct maint *m)
+{
+	srv *s = m->s;
+	zt_err e;
+	int r;
+
+	if ((r = rotate_ca(s, m->dir, &e)) < 0)
+		zt_log(ZT_LOG_ERROR, "CA rotation failed; retrying", "error", e.msg, NULL);
+	pthread_mutex_lock(&s->ca_mu);
+	r = server_cert(s, m->dir, s->ca, &e);
+	pthread_mutex_unlock(&s->ca_mu);
+	if (r < 0) {
+		zt_log(ZT_LOG_ERROR, "renewing the server's certificate failed; retrying", "error", e.msg, NULL);
+		return;
+	}
+	if (r == 1) {
+		SSL_CTX *tls = server_tls(m->dir, m->set, &e);
+
+		if (!tls || zt_httpd_set_tls(s->httpd, tls) != 0)
+			zt_log(ZT_LOG_ERROR, "the server's new certificate could not be put in force", "error",
+			       tls ? "the API server has no TLS" : e.msg, NULL);
+		else
+			zt_log(ZT_LOG_INFO, "the server's certificate was renewed", NULL);
+		SSL_CTX_free(tls);
+	}
+}
+
+/* How often to look: a fortieth of the signing CA's life, between 1 s and a minute. */
+static int maint_interval_ms(srv *s)
+{
+	int64_t nb = 0, na = 0;
+
+	pthread_mutex_lock(&s->ca_mu);
+	X509 *act = zt_ca_active(s->ca);
+
+	if (act && zt_cert_times(act, &nb, &na) != 0)
+		na = nb = 0;
+	pthread_mutex_unlock(&s->ca_mu);
+	int64_t ms = (na - nb) * 1000 / 40;
+
+	return ms < 1000 ? 1000 : ms > 60000 ? 60000 : (int)ms;
+}
+
+static void *maint_main(void *arg)
+{
+	struct maint *m = arg;
+	struct pollfd p = {.fd = m->stop[0], .events = POLLIN};
+
+	while (poll(&p, 1, maint_interval_ms(m->s)) == 0)
+		maintain(m);
+	return NULL;
+}
+
 int zt_server_run(const zt_server_config *c, zt_err *e)
 {
 	char dir[4096], p[4200], token[128] = "";
+	struct maint m = {.stop = {-1, -1}};
 	srv *s = calloc(1, sizeof *s);
 	zt_ca *ca = NULL;
 	zt_bundle *bundle = NULL;
@@ -179,6 +357,7 @@ int zt_server_run(const zt_server_config *c, zt_err *e)
 	pthread_mutex_init(&s->fail_mu, NULL);
 	pthread_mutex_init(&s->ca_mu, NULL);
 	pthread_mutex_init(&s->rb_mu, NULL);
+	pthread_mutex_init(&s->bundle_mu, NULL);
 	pthread_mutex_init(&s->watch_mu, NULL);
 	pthread_cond_init(&s->watch_cv, NULL);
 	zt_buf_init(&s->bundle_pem, 1u << 20);
@@ -204,7 +383,8 @@ int zt_server_run(const zt_server_config *c, zt_err *e)
 		snprintf(origin, sizeof origin, "%s/zt-audit", td);
 		if ((r = zt_mkdir(dir, 0700, e)) != 0 ||
 		    (r = path_in(sub, sizeof sub, dir, "ca", e)) != 0 ||
-		    (r = zt_ca_init(sub, td, ZT_CA_ROOT_TTL_DEFAULT, ZT_CA_SIGNING_TTL_DEFAULT, e)) != 0 ||
+		    (r = zt_ca_init(sub, td, ZT_CA_ROOT_TTL_DEFAULT,
+				    c->signing_ttl > 0 ? c->signing_ttl : ZT_CA_SIGNING_TTL_DEFAULT, e)) != 0 ||
 		    (r = path_in(sub, sizeof sub, dir, "audit", e)) != 0 ||
 		    (r = zt_audit_create(sub, origin, e)) != 0)
 			goto out;
@@ -224,13 +404,15 @@ int zt_server_run(const zt_server_config *c, zt_err *e)
 		r = r ? r : -ZT_EIO;
 		goto out;
 	}
-	if ((r = server_cert(dir, ca, e)) != 0 || !(bundle = zt_ca_bundle(ca, e)) ||
+	if ((r = rotate_ca(s, dir, e)) < 0 || (r = server_cert(s, dir, ca, e)) < 0 ||
+	    !(bundle = zt_ca_bundle(ca, e)) ||
 	    (r = zt_bundle_to_pem(bundle, &s->bundle_pem, e)) != 0 || !(set = zt_bundle_set_new()) ||
 	    (r = zt_bundle_set_put(set, bundle, e)) != 0) {
 		bundle = NULL;
 		r = r ? r : -ZT_EIO;
 		goto out;
 	}
+	r = 0;
 	bundle = NULL; /* the set owns it */
 	/* the CA file clients trust the server by (ZT_CA_FILE) */
 	if ((r = path_in(p, sizeof p, dir, "bundle.pem", e)) != 0 ||
@@ -256,6 +438,14 @@ int zt_server_run(const zt_server_config *c, zt_err *e)
 		r = -ZT_EIO;
 		goto out;
 	}
+	m.s = s;
+	m.dir = dir;
+	m.set = set;
+	if (pipe2(m.stop, O_CLOEXEC) != 0 || pthread_create(&m.t, NULL, maint_main, &m) != 0) {
+		r = zt_err_set(e, ZT_EIO, "cannot start the maintenance thread: %s", strerror(errno));
+		goto out;
+	}
+	m.started = 1;
 	char url[128];
 
 	snprintf(url, sizeof url, "https://localhost:%u", zt_httpd_port(s->httpd));
@@ -290,9 +480,18 @@ int zt_server_run(const zt_server_config *c, zt_err *e)
 
 	sigwait(&sigs, &sig);
 	zt_log(ZT_LOG_INFO, "server stopping: draining requests", NULL);
+	if (m.started && write(m.stop[1], "x", 1) == 1)
+		pthread_join(m.t, NULL);
+	m.started = 0;
 	zt_httpd_stop(s->httpd, 10000);
 	s->httpd = NULL;
 out:
+	if (m.started && write(m.stop[1], "x", 1) == 1)
+		pthread_join(m.t, NULL);
+	if (m.stop[0] >= 0) {
+		close(m.stop[0]);
+		close(m.stop[1]);
+	}
 	zt_wipe(token, sizeof token);
 	if (s->httpd)
 		zt_httpd_stop(s->httpd, 0);
@@ -307,6 +506,7 @@ out:
 	pthread_mutex_destroy(&s->ca_mu);
 	srv_bindings_free(s);
 	pthread_mutex_destroy(&s->rb_mu);
+	pthread_mutex_destroy(&s->bundle_mu);
 	pthread_mutex_destroy(&s->watch_mu);
 	pthread_cond_destroy(&s->watch_cv);
 	free(s);

@@ -16,6 +16,7 @@ typedef struct zt_server_config {
 	const char *trust_domain; /* for a new state directory: "zt.local" unless set */
 	int dev;                  /* --dev: a temporary directory and a demo organization */
 	const char *ready_file;   /* if set, "URL\nTOKEN\n" is written here once serving */
+	int64_t signing_ttl;      /* for a new state directory: the signing CA's life (0: 7 days) */
 } zt_server_config;
 
 /*

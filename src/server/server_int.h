@@ -15,6 +15,7 @@ typedef struct srv {
 	struct zt_ca *ca;        /* issues SVIDs (svids.c); ca_mu serializes it */
 	pthread_mutex_t ca_mu;
 	char td[256];
+	pthread_mutex_t bundle_mu; /* bundle_pem changes when the CA rotates */
 	zt_buf bundle_pem;   /* the trust bundle, served at /v1/bundle */
 	zt_httpd *httpd;
 	_Atomic unsigned long long responses[6]; /* by status class: [2] is 2xx ... [5] 5xx */
@@ -60,6 +61,11 @@ int srv_role_ok(const char *role);
 /* Tokens: "ztk_<16 hex id>_<43 base64url secret>". */
 int srv_token_create(srv *s, const char *principal, const char *description, int64_t ttl_s,
 		     char *token, size_t cap, char *id, zt_err *e) ZT_MUST_CHECK;
+
+/* ---- server.c ---- */
+
+/* Appends the trust bundle in force (PEM) to out. */
+int srv_bundle_pem(srv *s, zt_buf *out) ZT_MUST_CHECK;
 
 /* ---- api.c ---- */
 

@@ -164,10 +164,18 @@ void srv_svids(srv *s, const zt_http_req *q, zt_http_resp *r, const char *princi
 		srv_fail(r, q, &e);
 		goto out;
 	}
+	zt_buf bpem;
+
+	zt_buf_init(&bpem, 1u << 20);
+	if (srv_bundle_pem(s, &bpem) != 0) {
+		zt_buf_free(&bpem, 0);
+		zt_http_resp_error(r, q, 500, "internal", "out of memory");
+		goto out;
+	}
 	zt_http_resp_json(r, 201, json_pack("{s:s,s:s,s:s,s:s%,s:s%}", "id", id.str, "serial",
 					    serial, "not_after", nas, "chain", (const char *)pem.p,
-					    pem.len, "bundle", (const char *)s->bundle_pem.p,
-					    s->bundle_pem.len));
+					    pem.len, "bundle", (const char *)bpem.p, bpem.len));
+	zt_buf_free(&bpem, 0);
 out:
 	zt_pubkey_free(pub);
 	zt_buf_free(&der, 0);

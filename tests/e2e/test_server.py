@@ -96,10 +96,11 @@ def fresh(tmp_path):
 
 
 def check_audit_count(s, extra=0):
-    """The log holds the bootstrap entry, one per change and one per 403, nothing else."""
+    """The log holds the server's certificate and the bootstrap, one per change and one per 403,
+    nothing else."""
     size = s.audit_size()
-    want = 1 + s.changes + s.denials + extra
-    assert size == want, (f"audit log has {size} entries; expected 1 + {s.changes} changes + "
+    want = 2 + s.changes + s.denials + extra
+    assert size == want, (f"audit log has {size} entries; expected 2 + {s.changes} changes + "
                           f"{s.denials} refusals + {extra} = {want}")
 
 
@@ -125,7 +126,8 @@ def test_startup_dev_restart_and_state_survives(fresh):
 
     # public endpoints
     h = expect(s.get("/v1/health", token=None), 200)
-    assert h.json["status"] == "ok" and h.json["audit_size"] == 1, h
+    # the server's own certificate, then the bootstrap
+    assert h.json["status"] == "ok" and h.json["audit_size"] == 2, h
     assert h.headers["content-type"].startswith("application/json")
     assert h.headers.get("cache-control") == "no-store"
     b = expect(s.get("/v1/bundle", token=None), 200)
@@ -149,7 +151,7 @@ def test_startup_dev_restart_and_state_survives(fresh):
     assert [(x["principal"], x["role"], x["scope"]) for x in rb] == [("admin:bootstrap", "admin", "")], rb
     # the audit log and its origin
     cp = expect(s.get("/v1/audit/checkpoint"), 200).text
-    assert parse_checkpoint(cp)[:2] == ("example.test/zt-audit", 1), cp
+    assert parse_checkpoint(cp)[:2] == ("example.test/zt-audit", 2), cp
 
     # more state: objects, a binding, tokens (one revoked)
     expect(s.post(C(), {"name": "acme", "spec": {"tier": "gold"}}), 201)
@@ -1082,9 +1084,12 @@ def test_audit_integrity(fresh, tmp_path):
     s = fresh()
     adir, pub = s.dir / "audit", s.dir / "audit" / "log.pub"
     first = s.audit_entries()
-    assert len(first) == 1 and (first[0]["actor"], first[0]["action"], first[0]["decision"]) == \
-        ("zt-server", "server.bootstrap", "allow"), first
-    want = [("zt-server", "server.bootstrap", "admin:bootstrap", "allow", "bootstrap")]
+    # a new state directory: the server's own certificate, then the bootstrap
+    assert len(first) == 2 and [(e["actor"], e["action"], e["decision"]) for e in first] == \
+        [("zt-server", "svid.issue", "allow"), ("zt-server", "server.bootstrap", "allow")], first
+    assert first[0]["target"].endswith("/zt/server") and first[0]["details"]["not_after"], first
+    want = [("zt-server", "svid.issue", first[0]["target"], "allow", "server-certificate"),
+            ("zt-server", "server.bootstrap", "admin:bootstrap", "allow", "bootstrap")]
     admin = "admin:bootstrap"
 
     def did(r, status, action, target, actor=admin):
@@ -1152,7 +1157,7 @@ def test_audit_integrity(fresh, tmp_path):
     # the log, entry by entry, against what was done
     got = [(e["actor"], e["action"], e["target"], e["decision"], e["request_id"]) for e in s.audit_entries()]
     assert got == want, "\n".join(f"{g} | {w}" for g, w in zip(got, want)) + f"\n{len(got)} vs {len(want)}"
-    assert s.audit_size() == 1 + s.changes + s.denials == len(want)
+    assert s.audit_size() == 2 + s.changes + s.denials == len(want)
 
     # zt audit verify, with both checkpoints
     for extra in ([], ["--checkpoint", f1], ["--checkpoint", f2], ["--checkpoint", f1, "--checkpoint", f2]):

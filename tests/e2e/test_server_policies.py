@@ -256,10 +256,11 @@ def fresh(tmp_path):
 
 
 def audit_count_ok(s):
-    """The log holds the bootstrap entry, one per change and one per 403, nothing else."""
+    """The log holds the server's certificate and the bootstrap, one per change and one per 403,
+    nothing else."""
     size = s.audit_size()
-    want = 1 + s.changes + s.denials
-    assert size == want, (f"audit log has {size} entries; expected 1 + {s.changes} changes + "
+    want = 2 + s.changes + s.denials
+    assert size == want, (f"audit log has {size} entries; expected 2 + {s.changes} changes + "
                           f"{s.denials} refusals = {want}")
 
 
