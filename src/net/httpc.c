@@ -158,6 +158,14 @@ static int parse_url(zt_httpc *c, const char *url, zt_err *e)
 	return 0;
 }
 
+int zt_httpc_url_check(const char *url, zt_err *e)
+{
+	zt_httpc c;
+
+	memset(&c, 0, sizeof c);
+	return parse_url(&c, url, e);
+}
+
 zt_httpc *zt_httpc_new(const zt_httpc_opts *o, zt_err *e)
 {
 	zt_httpc *c = calloc(1, sizeof *c);

@@ -38,6 +38,9 @@ typedef struct zt_httpc_resp {
 	char request_id[129];   /* the server's X-Request-Id, "" when none */
 } zt_httpc_resp;
 
+/* 0 when url is one zt_httpc_new takes (nothing is connected), else why not in *e. */
+int zt_httpc_url_check(const char *url, zt_err *e) ZT_MUST_CHECK;
+
 /* Checks the URL (nothing is connected yet). Caller frees with zt_httpc_free. */
 zt_httpc *zt_httpc_new(const zt_httpc_opts *o, zt_err *e);
 void zt_httpc_free(zt_httpc *c);

@@ -21,6 +21,7 @@
  *        upstream: "127.0.0.1:8443", expect: [spiffe://example.org/ns/shop/sa/db]}
  */
 #include "proxy_int.h"
+#include "net/httpc.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -449,6 +450,8 @@ static int policy_source(struct px_config *c, json_t *v, zt_err *e)
 		return r;
 	if (strncmp(s, "https://", 8) || strlen(s) >= sizeof c->policy_server)
 		return zt_err_set(e, ZT_EINVAL, "spec.policy.server must be the server's https:// URL");
+	if ((r = zt_httpc_url_check(s, e)) != 0)
+		return zt_err_wrap(e, "spec.policy.server");
 	snprintf(c->policy_server, sizeof c->policy_server, "%s", s);
 	if ((r = get_str(v, "cache", &s, 0, "spec.policy", e)) != 0)
 		return r;

@@ -393,6 +393,7 @@ zt_proxy *zt_proxy_new(const char *path, zt_err *e)
 			snprintf(rs, sizeof rs, "%llu", (unsigned long long)rev);
 			zt_log(ZT_LOG_INFO, "policy from the cache until the server answers", "path",
 			       px->cfg.policy_cache, "revision", rs, NULL);
+			atomic_store(&px->policy_revision, rev ? rev : 1);
 		} else {
 			zt_log(ZT_LOG_WARN, "policy cache unusable; denying until the server answers",
 			       "path", px->cfg.policy_cache, "error", ce.msg, NULL);

@@ -133,7 +133,7 @@ static void *watch_main(void *arg)
 	unsigned gen = 0, backoff = 0;
 	uint64_t since = atomic_load(&px->policy_revision);
 	uint64_t last_hash = 0;
-	int failing = 0;
+	int failing = 0, synced = 0; /* synced: an answer came since the start */
 	char path[96];
 	zt_err e;
 
@@ -146,8 +146,13 @@ static void *watch_main(void *arg)
 		}
 		zt_api_resp r;
 
-		snprintf(path, sizeof path, "/v1/watch/policies?since=%llu&timeout=%d",
-			 (unsigned long long)since, WATCH_WAIT_S);
+		/* after a failure, ask for the set at once: connected again is known at once, and a
+		 * server restored from a backup (an older revision) cannot leave us waiting */
+		if (failing || !synced)
+			snprintf(path, sizeof path, "/v1/watch/policies?timeout=%d", WATCH_WAIT_S);
+		else
+			snprintf(path, sizeof path, "/v1/watch/policies?since=%llu&timeout=%d",
+				 (unsigned long long)since, WATCH_WAIT_S);
 		if (zt_api_call(api, "GET", path, NULL, NULL, WATCH_WAIT_S * 1000 + WATCH_SLACK_MS, &r,
 				&e) != 0)
 			goto failed;
@@ -160,6 +165,7 @@ static void *watch_main(void *arg)
 		if (failing)
 			zt_log(ZT_LOG_INFO, "policy server reachable again", "server", px->cfg.policy_server, NULL);
 		failing = 0;
+		synced = 1;
 		backoff = 0;
 		atomic_store(&px->policy_connected, 1);
 		uint64_t rev = (uint64_t)json_integer_value(json_object_get(r.json, "revision"));
@@ -215,6 +221,7 @@ failed:
 			zt_api_disconnect(api);
 	}
 	zt_api_free(api);
+	zt_crypto_thread_cleanup();
 	return NULL;
 }
 
