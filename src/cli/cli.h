@@ -92,6 +92,9 @@ int zt_cmd_workspace(int argc, char **argv);
 int zt_cmd_service(int argc, char **argv);
 int zt_cmd_role(int argc, char **argv);
 int zt_cmd_token(int argc, char **argv);
+int zt_cmd_join_token(int argc, char **argv);
+int zt_cmd_node(int argc, char **argv);
+int zt_cmd_entry(int argc, char **argv);
 /* zt policy apply|list|get|history|rollback|delete (the server's policies) */
 int zt_policy_remote(const char *sub, int argc, char **argv);
 /* zt audit entries|checkpoint|witness (the server's log) */

@@ -404,3 +404,169 @@ int zt_cmd_token(int argc, char **argv)
 	zt_api_free(a);
 	return r;
 }
+
+/* ---- nodes: join tokens, agents, registration entries (issue 8) ---- */
+
+#define U_JOIN "zt join-token create --node NAME [--ttl 10m]   (printed once; " ZT_REMOTE_USAGE ")"
+
+int zt_cmd_join_token(int argc, char **argv)
+{
+	struct zt_remote rm = {0};
+	const char *node = NULL, *ttl = NULL;
+	const struct zt_opt opts[] = {
+		ZT_REMOTE_OPTS(rm),
+		{"node", 1, 0, &node, NULL, NULL},
+		{"ttl", 1, 0, &ttl, NULL, NULL},
+		{NULL, 0, 0, NULL, NULL, NULL},
+	};
+	char *pos[1];
+	size_t npos;
+	int r;
+
+	if (argc < 1 || !strcmp(argv[0], "--help")) {
+		printf("usage: %s\n", U_JOIN);
+		return argc < 1 ? ZT_EXIT_USAGE : ZT_EXIT_OK;
+	}
+	if (strcmp(argv[0], "create"))
+		return zt_cli_usage(U_JOIN, "unknown subcommand \"join-token %.100s\"", argv[0]);
+	if ((r = zt_cli_parse(argc - 1, argv + 1, opts, pos, 0, &npos, U_JOIN)) != 0)
+		return r;
+	if (!node)
+		return zt_cli_usage(U_JOIN, "--node is required");
+	zt_api *a = zt_remote_open(&rm, "join-token create");
+
+	if (!a)
+		return ZT_EXIT_FAIL;
+	json_t *b = json_pack("{s:s}", "node", node);
+
+	if (ttl)
+		json_object_set_new(b, "ttl", json_string(ttl));
+	r = zt_remote_call(a, "join-token create", "POST", "/v1/jointokens", b, NULL, NULL);
+	json_decref(b);
+	zt_api_free(a);
+	return r;
+}
+
+#define U_NODE "zt node list | get NODE | evict NODE   (" ZT_REMOTE_USAGE ")"
+
+int zt_cmd_node(int argc, char **argv)
+{
+	struct zt_remote rm = {0};
+	const struct zt_opt opts[] = {
+		ZT_REMOTE_OPTS(rm),
+		{NULL, 0, 0, NULL, NULL, NULL},
+	};
+	char *pos[1], path[600], esc[512];
+	size_t npos;
+	int r;
+
+	if (argc < 1 || !strcmp(argv[0], "--help")) {
+		printf("usage: %s\n", U_NODE);
+		return argc < 1 ? ZT_EXIT_USAGE : ZT_EXIT_OK;
+	}
+	const char *sub = argv[0];
+	int list = !strcmp(sub, "list");
+
+	if ((r = zt_cli_parse(argc - 1, argv + 1, opts, pos, 1, &npos, U_NODE)) != 0)
+		return r;
+	if ((!list && strcmp(sub, "get") && strcmp(sub, "evict")) || npos != (list ? 0u : 1u))
+		return zt_cli_usage(U_NODE, "node %.100s: wrong arguments", sub);
+	if (!list && zt_api_escape(pos[0], esc, sizeof esc) != 0)
+		return zt_cli_usage(U_NODE, "that is not a node name");
+	zt_api *a = zt_remote_open(&rm, "node");
+
+	if (!a)
+		return ZT_EXIT_FAIL;
+	if (list) {
+		r = zt_remote_call(a, "node list", "GET", "/v1/agents", NULL, NULL, NULL);
+	} else {
+		snprintf(path, sizeof path, "/v1/agents/%s", esc);
+		r = zt_remote_call(a, !strcmp(sub, "get") ? "node get" : "node evict",
+				   !strcmp(sub, "get") ? "GET" : "DELETE", path, NULL, NULL, NULL);
+	}
+	zt_api_free(a);
+	return r;
+}
+
+#define U_ENTRY                                                                                    \
+	"zt entry create --id SPIFFE_ID --node NODE --selector S [--selector S]... [--ttl 1h]\n"     \
+	"       | list [--node NODE] | get NAME | delete NAME\n"                                      \
+	"       (selectors: unix:uid:N unix:gid:N unix:path:/EXE unix:sha256:HEX cgroup:/PREFIX;\n"    \
+	"        connection: " ZT_REMOTE_USAGE ")"
+
+int zt_cmd_entry(int argc, char **argv)
+{
+	struct zt_remote rm = {0};
+	const char *id = NULL, *node = NULL, *ttl = NULL, **sels = NULL;
+	size_t nsels = 0;
+	const struct zt_opt opts[] = {
+		ZT_REMOTE_OPTS(rm),
+		{"id", 1, 0, &id, NULL, NULL},
+		{"node", 1, 0, &node, NULL, NULL},
+		{"selector", 1, 1, NULL, &sels, &nsels},
+		{"ttl", 1, 0, &ttl, NULL, NULL},
+		{NULL, 0, 0, NULL, NULL, NULL},
+	};
+	char *pos[1], path[600], esc[512];
+	size_t npos;
+	int r;
+
+	if (argc < 1 || !strcmp(argv[0], "--help")) {
+		printf("usage: %s\n", U_ENTRY);
+		return argc < 1 ? ZT_EXIT_USAGE : ZT_EXIT_OK;
+	}
+	const char *sub = argv[0];
+
+	if ((r = zt_cli_parse(argc - 1, argv + 1, opts, pos, 1, &npos, U_ENTRY)) != 0)
+		goto done;
+	r = ZT_EXIT_USAGE;
+	if (!strcmp(sub, "create")) {
+		if (npos || !id || !node || !nsels) {
+			zt_cli_usage(U_ENTRY, "create needs --id, --node and at least one --selector");
+			goto done;
+		}
+	} else if (!strcmp(sub, "list")) {
+		if (npos || id || nsels || ttl) {
+			zt_cli_usage(U_ENTRY, "list takes only --node");
+			goto done;
+		}
+	} else if (!strcmp(sub, "get") || !strcmp(sub, "delete")) {
+		if (npos != 1 || id || node || nsels || ttl || zt_api_escape(pos[0], esc, sizeof esc)) {
+			zt_cli_usage(U_ENTRY, "%s takes the entry's name only", sub);
+			goto done;
+		}
+	} else {
+		zt_cli_usage(U_ENTRY, "unknown subcommand \"entry %.100s\"", sub);
+		goto done;
+	}
+	zt_api *a = zt_remote_open(&rm, "entry");
+
+	r = ZT_EXIT_FAIL;
+	if (!a)
+		goto done;
+	if (!strcmp(sub, "create")) {
+		json_t *b = json_pack("{s:s,s:s,s:[]}", "id", id, "node", node, "selectors");
+
+		for (size_t i = 0; i < nsels; i++)
+			json_array_append_new(json_object_get(b, "selectors"), json_string(sels[i]));
+		if (ttl)
+			json_object_set_new(b, "ttl", json_string(ttl));
+		r = zt_remote_call(a, "entry create", "POST", "/v1/entries", b, NULL, NULL);
+		json_decref(b);
+	} else if (!strcmp(sub, "list")) {
+		if (node && zt_api_escape(node, esc, sizeof esc) != 0) {
+			r = zt_cli_usage(U_ENTRY, "--node is too long");
+		} else {
+			snprintf(path, sizeof path, "/v1/entries%s%s", node ? "?node=" : "", node ? esc : "");
+			r = zt_remote_call(a, "entry list", "GET", path, NULL, NULL, NULL);
+		}
+	} else {
+		snprintf(path, sizeof path, "/v1/entries/%s", esc);
+		r = zt_remote_call(a, !strcmp(sub, "get") ? "entry get" : "entry delete",
+				   !strcmp(sub, "get") ? "GET" : "DELETE", path, NULL, NULL, NULL);
+	}
+	zt_api_free(a);
+done:
+	free(sels);
+	return r;
+}

@@ -132,7 +132,7 @@ int srv_query_u64(const char *query, const char *key, uint64_t *out, int *presen
 	return *end ? -1 : 0;
 }
 
-static json_t *object_json(const zt_object *o)
+json_t *srv_object_json(const zt_object *o)
 {
 	char t[32];
 
@@ -396,7 +396,7 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 			json_t *items = json_array();
 
 			for (size_t i = 0; i < n; i++)
-				json_array_append_new(items, object_json(&v[i]));
+				json_array_append_new(items, srv_object_json(&v[i]));
 			json_t *out = json_pack("{s:o}", "items", items);
 
 			if (n == (size_t)limit)
@@ -511,7 +511,7 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 		snprintf(loc, sizeof loc, "%s/%s", q->path, leaf);
 		if (zt_http_resp_header(r, "Location", loc) != 0)
 			r->close = 1;
-		zt_http_resp_json(r, 201, object_json(&o));
+		zt_http_resp_json(r, 201, srv_object_json(&o));
 		zt_object_clear(&o);
 		return;
 	}
@@ -526,7 +526,7 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 			srv_fail(r, q, &e);
 			return;
 		}
-		zt_http_resp_json(r, 200, object_json(&o));
+		zt_http_resp_json(r, 200, srv_object_json(&o));
 		zt_object_clear(&o);
 		return;
 	}
@@ -642,7 +642,7 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 		srv_fail(r, q, &e);
 		return;
 	}
-	zt_http_resp_json(r, 200, object_json(&o));
+	zt_http_resp_json(r, 200, srv_object_json(&o));
 	zt_object_clear(&o);
 }
 
@@ -695,7 +695,7 @@ static void bindings(srv *s, const zt_http_req *q, zt_http_resp *r, const char *
 
 			/* those at the scope and below it */
 			if (sc && (!sl || (!strncmp(sc, scope, sl) && (!sc[sl] || sc[sl] == '/'))))
-				json_array_append_new(items, object_json(&v[i]));
+				json_array_append_new(items, srv_object_json(&v[i]));
 		}
 		zt_objects_free(v, n);
 		zt_http_resp_json(r, 200, json_pack("{s:o}", "items", items));
@@ -742,7 +742,7 @@ static void bindings(srv *s, const zt_http_req *q, zt_http_resp *r, const char *
 			srv_fail(r, q, &e);
 			return;
 		}
-		zt_http_resp_json(r, 201, object_json(&o));
+		zt_http_resp_json(r, 201, srv_object_json(&o));
 		zt_object_clear(&o);
 		return;
 	}
@@ -764,7 +764,7 @@ static void bindings(srv *s, const zt_http_req *q, zt_http_resp *r, const char *
 			return;
 		}
 		if (!del) {
-			zt_http_resp_json(r, 200, object_json(&o));
+			zt_http_resp_json(r, 200, srv_object_json(&o));
 			zt_object_clear(&o);
 			return;
 		}
@@ -1075,6 +1075,8 @@ static void route(srv *s, const zt_http_req *q, zt_http_resp *r)
 			r->status = 500;
 		return;
 	}
+	if (srv_agents_public(s, q, r, seg, nseg))
+		return;
 	if (srv_authenticate(s, q, r, principal, sizeof principal) != 0)
 		return;
 	if (nseg == 1 && !strcmp(seg[0], "whoami") && !strcmp(q->method, "GET")) {
@@ -1091,6 +1093,8 @@ static void route(srv *s, const zt_http_req *q, zt_http_resp *r)
 		audit_api(s, q, r, principal, seg, nseg);
 	else if (!strcmp(seg[0], "policies"))
 		srv_policies(s, q, r, principal, seg, nseg);
+	else if (srv_agents_route(s, q, r, principal, seg, nseg))
+		;
 	else if (!strcmp(seg[0], "svids"))
 		srv_svids(s, q, r, principal, seg, nseg);
 	else if (nseg == 2 && !strcmp(seg[0], "watch") && !strcmp(seg[1], "policies") &&

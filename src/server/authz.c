@@ -99,7 +99,7 @@ static struct srv_fail *fail_slot(srv *s, uint64_t key, int64_t now)
 	return f;
 }
 
-static int unauthorized(srv *s, const zt_http_req *q, zt_http_resp *r, const char *why)
+void srv_count_failure(srv *s, const zt_http_req *q)
 {
 	uint64_t key = client_key(q->remote);
 	int64_t now = zt_now_ms();
@@ -108,6 +108,25 @@ static int unauthorized(srv *s, const zt_http_req *q, zt_http_resp *r, const cha
 	fail_slot(s, key, now)->count++;
 	pthread_mutex_unlock(&s->fail_mu);
 	s->auth_failures++;
+}
+
+int srv_too_many_failures(srv *s, const zt_http_req *q, zt_http_resp *r)
+{
+	pthread_mutex_lock(&s->fail_mu);
+	unsigned fails = fail_slot(s, client_key(q->remote), zt_now_ms())->count;
+	pthread_mutex_unlock(&s->fail_mu);
+	if (fails < FAIL_MAX)
+		return 0;
+	if (zt_http_resp_header(r, "Retry-After", "60") != 0)
+		r->close = 1;
+	zt_http_resp_error(r, q, 429, "too-many-failures",
+			   "too many failed authentications from your address; wait a minute");
+	return 1;
+}
+
+static int unauthorized(srv *s, const zt_http_req *q, zt_http_resp *r, const char *why)
+{
+	srv_count_failure(s, q);
 	zt_log(ZT_LOG_WARN, "api: authentication failed", "request_id", q->request_id, "remote",
 	       q->remote, "reason", why, NULL);
 	if (zt_http_resp_header(r, "WWW-Authenticate", "Bearer realm=\"zt\"") != 0)
@@ -121,21 +140,11 @@ int srv_authenticate(srv *s, const zt_http_req *q, zt_http_resp *r, char *princi
 	const zt_http1_field *f =
 	    zt_http1_field_get(q->head->fields, q->head->nfields, "authorization", NULL);
 	size_t it = 0;
-	int64_t now = zt_now_ms();
 
 	principal[0] = '\0';
 	/* too many failures from this address: refuse before looking */
-	pthread_mutex_lock(&s->fail_mu);
-	unsigned fails = fail_slot(s, client_key(q->remote), now)->count;
-	pthread_mutex_unlock(&s->fail_mu);
-	if (fails >= FAIL_MAX) {
-		if (zt_http_resp_header(r, "Retry-After", "60") != 0)
-			r->close = 1;
-		zt_http_resp_error(r, q, 429, "too-many-failures",
-				   "too many failed authentications from your address; wait a "
-				   "minute");
+	if (srv_too_many_failures(s, q, r))
 		return -1;
-	}
 	if (f && zt_http1_field_get(q->head->fields, q->head->nfields, "authorization", &it) &&
 	    zt_http1_field_get(q->head->fields, q->head->nfields, "authorization", &it))
 		return unauthorized(s, q, r, "more than one Authorization field");

@@ -505,6 +505,28 @@ void srv_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const char *pri
 #define WATCH_TIMEOUT_DEFAULT 30
 #define WATCH_TIMEOUT_MAX 60
 
+void srv_watch_wait(srv *s, uint64_t since, uint64_t timeout_s)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)timeout_s;
+	pthread_mutex_lock(&s->watch_mu);
+	while (s->watch_rev <= since && !zt_httpd_stopping(s->httpd)) {
+		struct timespec slice;
+
+		clock_gettime(CLOCK_REALTIME, &slice);
+		if (slice.tv_sec > until.tv_sec ||
+		    (slice.tv_sec == until.tv_sec && slice.tv_nsec >= until.tv_nsec))
+			break;
+		slice.tv_sec += 1; /* wake now and then to see a stopping server */
+		if (slice.tv_sec > until.tv_sec)
+			slice = until;
+		pthread_cond_timedwait(&s->watch_cv, &s->watch_mu, &slice);
+	}
+	pthread_mutex_unlock(&s->watch_mu);
+}
+
 void srv_changed(srv *s)
 {
 	uint64_t rev = zt_store_revision(s->store);
@@ -615,25 +637,7 @@ void srv_watch_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const cha
 			return;
 		}
 	}
-	/* long poll: until the store moves past `since`, the timeout, or the server stops */
-	struct timespec until;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (time_t)timeout;
-	pthread_mutex_lock(&s->watch_mu);
-	while (s->watch_rev <= since && !zt_httpd_stopping(s->httpd)) {
-		struct timespec slice;
-
-		clock_gettime(CLOCK_REALTIME, &slice);
-		if (slice.tv_sec > until.tv_sec ||
-		    (slice.tv_sec == until.tv_sec && slice.tv_nsec >= until.tv_nsec))
-			break;
-		slice.tv_sec += 1; /* wake now and then to see a stopping server */
-		if (slice.tv_sec > until.tv_sec)
-			slice = until;
-		pthread_cond_timedwait(&s->watch_cv, &s->watch_mu, &slice);
-	}
-	pthread_mutex_unlock(&s->watch_mu);
+	srv_watch_wait(s, since, timeout);
 
 	uint64_t rev = zt_store_revision(s->store);
 	json_t *docs = json_array(), *orgdoc;

@@ -43,6 +43,11 @@ typedef struct srv {
 int srv_authenticate(srv *s, const zt_http_req *q, zt_http_resp *r, char *principal,
 		     size_t cap);
 
+/* 1 with 429 answered when the caller's address failed to authenticate too often this minute. */
+int srv_too_many_failures(srv *s, const zt_http_req *q, zt_http_resp *r);
+/* Counts a failed authentication (a bad token, a bad join token) against the caller's address. */
+void srv_count_failure(srv *s, const zt_http_req *q);
+
 /* READ; CREATE a new object; WRITE (update or delete) an existing one. */
 enum srv_action { SRV_READ, SRV_CREATE, SRV_WRITE };
 
@@ -68,6 +73,9 @@ int srv_token_create(srv *s, const char *principal, const char *description, int
 int srv_bundle_pem(srv *s, zt_buf *out) ZT_MUST_CHECK;
 
 /* ---- api.c ---- */
+
+/* An object as the API shows it: the envelope and the body's members (never a hash). */
+json_t *srv_object_json(const zt_object *o);
 
 /* The request body as a JSON object with only the allowed members; NULL with 400 answered. */
 json_t *srv_body_object(const zt_http_req *q, zt_http_resp *r, const char *const *members);
@@ -96,6 +104,8 @@ void srv_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const char *pri
 void srv_watch_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal);
 /* "org/tenant/ws" of a workload ID spiffe://TD/ns/WS/sa/SVC (workspace names are unique per org). */
 int srv_workspace_of(srv *s, const char *principal, char *ws, size_t cap, zt_err *e) ZT_MUST_CHECK;
+/* Long poll: returns once the store moved past since, after timeout_s, or when stopping. */
+void srv_watch_wait(srv *s, uint64_t since, uint64_t timeout_s);
 /* After a commit: wakes the watchers. */
 void srv_changed(srv *s);
 
@@ -111,5 +121,21 @@ int srv_audit(srv *s, const zt_http_req *q, const char *principal, const char *a
 
 void srv_svids(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
 	       char seg[][64], int nseg);
+
+/* ---- agents.c: join tokens, agents, registration entries (issue 8) ---- */
+
+/* Unauthenticated routes (POST /v1/agents/attest): 1 when q was one of them. */
+int srv_agents_public(srv *s, const zt_http_req *q, zt_http_resp *r, char seg[][64], int nseg);
+/* /v1/jointokens, /v1/agents, /v1/entries: 1 when q was one of them. */
+int srv_agents_route(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
+		     char seg[][64], int nseg);
+/* 1 for a node name: 1-253 of a-z 0-9 - . */
+int srv_node_ok(const char *n);
+/* 1 and the node in node when principal is an agent's ID spiffe://TD/zt/agent/NODE. */
+int srv_agent_of(srv *s, const char *principal, char *node, size_t cap);
+/* 1 when node has joined and was not evicted. */
+int srv_agent_alive(srv *s, const char *node);
+/* The SVID life an entry gives id on node (the longest of its entries), 0 if none. */
+int64_t srv_entry_ttl(srv *s, const char *node, const char *id);
 
 #endif

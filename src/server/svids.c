@@ -111,7 +111,22 @@ void srv_svids(srv *s, const zt_http_req *q, zt_http_resp *r, const char *princi
 		zt_http_resp_error(r, q, 400, "invalid", "this server issues IDs of %s only", s->td);
 		goto out;
 	}
-	if (mtls) {
+	char node[256];
+
+	if (mtls && srv_agent_of(s, principal, node, sizeof node)) {
+		/* an agent: its own SVID, and those its node's entries name, while it is not evicted */
+		int64_t cap = 0;
+
+		if (!srv_agent_alive(s, node) ||
+		    (strcmp(id.str, principal) && (cap = srv_entry_ttl(s, node, id.str)) <= 0)) {
+			srv_forbid(s, r, q, principal, "svid.issue", id.str);
+			goto out;
+		}
+		if (cap > 0 && ttl > cap)
+			ttl = cap;
+		if (cap > 0 && !t)
+			ttl = cap;
+	} else if (mtls) {
 		/* a workload renews itself; anything else is someone else's identity */
 		if (strcmp(id.str, principal)) {
 			srv_forbid(s, r, q, principal, "svid.issue", id.str);

@@ -1,0 +1,752 @@
+/*
+ * server/agents.c: nodes and what may run on them (issue 8).
+ *
+ *   POST /v1/jointokens           a one-time join token for a node (admin)
+ *   POST /v1/agents/attest        an agent trades a join token and a CSR for
+ *                                 its SVID spiffe://TD/zt/agent/NODE (no other credential)
+ *   GET  /v1/agents               the nodes that joined; GET|DELETE /v1/agents/NODE
+ *   GET  /v1/agents/self/entries  an agent's long poll for the entries of its node
+ *   /v1/entries                   registration entries: a workload ID, the node it may be
+ *                                 served on, and the selectors a process must match
+ *
+ * A join token is random, shown once, stored as its SHA-256, expires (10
+ * minutes by default) and works once; a node name that joined cannot be
+ * taken over by a second join until an administrator evicts it. Failed
+ * joins count against the caller's address like failed logins.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/x509.h>
+
+#include "crypto/crypto.h"
+#include "identity/identity.h"
+#include "server/server_int.h"
+
+#define JOIN_TTL_DEFAULT 600
+#define JOIN_TTL_MAX (7 * 86400)
+#define AGENT_SVID_TTL 3600
+#define ENTRY_TTL_DEFAULT 3600
+#define ENTRY_TTL_MAX (24 * 3600)
+#define SELECTORS_MAX 16
+#define SELECTOR_MAX 4200
+
+/* ---- names and selectors ---- */
+
+/* A node name: 1-253 of a-z 0-9 - . , starting and ending with a letter or digit. */
+int srv_node_ok(const char *n)
+{
+	size_t len = strlen(n);
+
+	if (len == 0 || len > 253 || n[0] == '-' || n[0] == '.' || n[len - 1] == '-' ||
+	    n[len - 1] == '.' || strstr(n, ".."))
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9') || n[i] == '-' ||
+		      n[i] == '.'))
+			return 0;
+	return 1;
+}
+
+/* The node of an agent's ID spiffe://TD/zt/agent/NODE, into node; 0 if it is not one. */
+int srv_agent_of(srv *s, const char *principal, char *node, size_t cap)
+{
+	char pre[300];
+	size_t pl = (size_t)snprintf(pre, sizeof pre, "spiffe://%s/zt/agent/", s->td);
+
+	if (strncmp(principal, pre, pl) || !srv_node_ok(principal + pl) ||
+	    strlen(principal + pl) >= cap)
+		return 0;
+	snprintf(node, cap, "%s", principal + pl);
+	return 1;
+}
+
+static int all_digits(const char *p, size_t max)
+{
+	size_t n = strlen(p);
+
+	return n > 0 && n <= max && strspn(p, "0123456789") == n && (n == 1 || p[0] != '0');
+}
+
+/*
+ * The selectors zt knows (docs/workload-api.md): unix:uid:N, unix:gid:N,
+ * unix:path:/ABS, unix:sha256:HEX (the executable's digest), cgroup:/PREFIX.
+ */
+static int selector_ok(const char *v)
+{
+	if (!strncmp(v, "unix:uid:", 9) || !strncmp(v, "unix:gid:", 9))
+		return all_digits(v + 9, 10) && strtoull(v + 9, NULL, 10) <= 0xffffffffull;
+	if (!strncmp(v, "unix:path:", 10))
+		return v[10] == '/' && strlen(v + 10) < 4096 && !strstr(v + 10, "/../") &&
+		       !strstr(v + 10, "/./");
+	if (!strncmp(v, "unix:sha256:", 12)) {
+		if (strlen(v + 12) != 64)
+			return 0;
+		for (const char *p = v + 12; *p; p++)
+			if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+				return 0;
+		return 1;
+	}
+	if (!strncmp(v, "cgroup:", 7))
+		return v[7] == '/' && strlen(v + 7) < 4096;
+	return 0;
+}
+
+/* A workload ID of this trust domain, and the service object it names; 0 or answered. */
+static int workload_service(srv *s, const zt_http_req *q, zt_http_resp *r, const char *id_str,
+			    zt_spiffe_id *id, char *svc, size_t cap)
+{
+	zt_err e;
+	zt_object o;
+	char ws[ZT_STORE_NAME_MAX + 1];
+
+	if (zt_id_parse(id_str, strlen(id_str), id, &e) != 0) {
+		zt_http_resp_error(r, q, 400, "invalid", "\"id\": %s", e.msg);
+		return -1;
+	}
+	const char *path = id->str + 9 + id->td_len, *sa = strstr(path, "/sa/");
+
+	if (id->td_len != strlen(s->td) || strncmp(id->str + 9, s->td, id->td_len) ||
+	    strncmp(path, "/ns/", 4) || !sa || strchr(path + 4, '/') != sa || strchr(sa + 4, '/') ||
+	    !sa[4]) {
+		zt_http_resp_error(r, q, 400, "invalid",
+				   "an entry names a workload ID spiffe://%s/ns/WORKSPACE/sa/SERVICE", s->td);
+		return -1;
+	}
+	if (srv_workspace_of(s, id->str, ws, sizeof ws, &e) != 0) {
+		srv_fail(r, q, &e);
+		return -1;
+	}
+	if ((size_t)snprintf(svc, cap, "%s/%s", ws, sa + 4) >= cap ||
+	    zt_store_get(s->store, "service", svc, &o, &e) != 0) {
+		zt_http_resp_error(r, q, 404, "not-found", "no service %s/%s is declared", ws, sa + 4);
+		return -1;
+	}
+	zt_object_clear(&o);
+	return 0;
+}
+
+/* ---- join tokens ---- */
+
+/* "ztj_<16 hex id>_<43 base64url secret>": secret's SHA-256 in hex into out. */
+static void secret_hash(const char *secret, char out[65])
+{
+	uint8_t h[32];
+
+	zt_sha256(secret, strlen(secret), h);
+	zt_hex(h, sizeof h, out);
+}
+
+static void join_tokens(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
+			int nseg)
+{
+	static const char *const members[] = {"node", "ttl", NULL};
+	uint8_t rid[8], secret[32];
+	char id[17], hash[65], token[96];
+	int64_t ttl = JOIN_TTL_DEFAULT, now = zt_now();
+	uint64_t v;
+	zt_buf b64;
+	json_t *b;
+	zt_err e;
+
+	if (nseg != 1 || strcmp(q->method, "POST")) {
+		zt_http_resp_error(r, q, nseg == 1 ? 405 : 404, nseg == 1 ? "method" : "not-found",
+				   "POST /v1/jointokens makes a join token");
+		return;
+	}
+	if (!(b = srv_body_object(q, r, members)))
+		return;
+	const char *node = json_string_value(json_object_get(b, "node"));
+	json_t *t = json_object_get(b, "ttl");
+
+	if (!node || !srv_node_ok(node) ||
+	    (t && (!json_is_string(t) ||
+		   zt_duration_parse(json_string_value(t), JOIN_TTL_MAX, &ttl, NULL) != 0 || ttl < 10))) {
+		zt_http_resp_error(r, q, 400, "invalid",
+				   "a join token names its node (1-253 of a-z 0-9 - .) and may have "
+				   "a ttl (10s to 7d, 10m by default)");
+		json_decref(b);
+		return;
+	}
+	if (!srv_allowed(s, principal, SRV_WRITE, "agent", "", NULL)) {
+		srv_forbid(s, r, q, principal, "jointoken.create", node);
+		json_decref(b);
+		return;
+	}
+	zt_buf_init(&b64, 128);
+	if (zt_random(rid, sizeof rid, &e) != 0 || zt_random(secret, sizeof secret, &e) != 0 ||
+	    zt_base64_encode(secret, sizeof secret, 1, &b64, &e) != 0 ||
+	    zt_buf_terminate(&b64, &e) != 0) {
+		zt_buf_free(&b64, 1);
+		json_decref(b);
+		srv_fail(r, q, &e);
+		return;
+	}
+	zt_hex(rid, sizeof rid, id);
+	snprintf(token, sizeof token, "ztj_%s_%s", id, (const char *)b64.p);
+	secret_hash((const char *)b64.p, hash);
+	zt_buf_free(&b64, 1);
+	zt_wipe(secret, sizeof secret);
+	json_t *body = json_pack("{s:s,s:s,s:I,s:I,s:b,s:s}", "node", node, "sha256", hash,
+				 "created", (json_int_t)now, "expires", (json_int_t)(now + ttl),
+				 "used", 0, "created_by", principal);
+
+	if (zt_store_begin(s->store, &e) != 0 ||
+	    zt_store_put(s->store, "jointoken", id, body, 0, &v, &e) != 0) {
+		zt_store_rollback(s->store);
+		json_decref(body);
+		json_decref(b);
+		zt_wipe(token, sizeof token);
+		srv_fail(r, q, &e);
+		return;
+	}
+	json_decref(body);
+	char exp[32];
+
+	zt_audit_time_format((now + ttl) * 1000, exp);
+	if (srv_commit_audited(s, q, principal, "jointoken.create", id,
+			       json_pack("{s:s,s:s}", "node", node, "expires", exp), &e) != 0) {
+		json_decref(b);
+		zt_wipe(token, sizeof token);
+		srv_fail(r, q, &e);
+		return;
+	}
+	zt_http_resp_json(r, 201, json_pack("{s:s,s:s,s:s,s:s,s:s}", "id", id, "token", token, "node",
+					    node, "expires", exp, "note",
+					    "shown once and good for one join: hand it to the node's agent"));
+	zt_wipe(token, sizeof token);
+	json_decref(b);
+}
+
+/* ---- attestation ---- */
+
+/* The serial (hex) and expiry of the first certificate of a DER chain. */
+static int leaf_facts(const zt_buf *der, char *serial, size_t cap, int64_t *na)
+{
+	const unsigned char *p = der->p;
+	X509 *leaf = d2i_X509(NULL, &p, (long)der->len);
+	BIGNUM *bn = leaf ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), NULL) : NULL;
+	char *hex = bn ? BN_bn2hex(bn) : NULL;
+	int64_t nb;
+	int ok = hex && zt_cert_times(leaf, &nb, na) == 0;
+
+	if (ok)
+		snprintf(serial, cap, "%s", hex);
+	OPENSSL_free(hex);
+	BN_free(bn);
+	X509_free(leaf);
+	return ok ? 0 : -1;
+}
+
+static void attest(srv *s, const zt_http_req *q, zt_http_resp *r)
+{
+	static const char *const members[] = {"token", "csr", NULL};
+	char id[17], hash[65], sid[600], serial[64], nas[32];
+	zt_pubkey *pub = NULL;
+	zt_object o = {0};
+	zt_buf der, pem, bpem;
+	zt_spiffe_id aid;
+	int64_t na = 0;
+	uint64_t v;
+	json_t *b;
+	zt_err e;
+
+	if (srv_too_many_failures(s, q, r))
+		return;
+	if (!(b = srv_body_object(q, r, members)))
+		return;
+	zt_buf_init(&der, 1u << 16);
+	zt_buf_init(&pem, 1u << 16);
+	zt_buf_init(&bpem, 1u << 20);
+	const char *tok = json_string_value(json_object_get(b, "token"));
+	const char *csr = json_string_value(json_object_get(b, "csr"));
+
+	if (!tok || !csr || strlen(tok) != 4 + 16 + 1 + 43 || strncmp(tok, "ztj_", 4) || tok[20] != '_') {
+		srv_count_failure(s, q);
+		zt_http_resp_error(r, q, 401, "unauthenticated",
+				   "send {\"token\": a join token (ztj_...), \"csr\": PKCS#10 PEM}");
+		goto out;
+	}
+	memcpy(id, tok + 4, 16);
+	id[16] = '\0';
+	for (size_t i = 0; i < 16; i++)
+		if (zt_hex_value((unsigned char)id[i]) < 0)
+			id[0] = '\0';
+	if (!(pub = zt_csr_parse((const uint8_t *)csr, strlen(csr), &e))) {
+		zt_http_resp_error(r, q, 400, "invalid", "the certificate request: %s", e.msg);
+		goto out;
+	}
+	if (zt_store_begin(s->store, &e) != 0) {
+		srv_fail(r, q, &e);
+		goto out;
+	}
+	secret_hash(tok + 21, hash);
+	/* one answer for unknown, wrong, used and expired: nothing to probe */
+	const char *want = NULL;
+
+	if (!id[0] || zt_store_get(s->store, "jointoken", id, &o, &e) != 0 ||
+	    !(want = json_string_value(json_object_get(o.body, "sha256"))) || strlen(want) != 64 ||
+	    !zt_ct_equal(want, hash, 64) || json_is_true(json_object_get(o.body, "used")) ||
+	    json_integer_value(json_object_get(o.body, "expires")) <= zt_now()) {
+		zt_store_rollback(s->store);
+		srv_count_failure(s, q);
+		zt_log(ZT_LOG_WARN, "api: join refused", "request_id", q->request_id, "remote",
+		       q->remote, NULL);
+		zt_http_resp_error(r, q, 401, "unauthenticated",
+				   "unknown, used or expired join token: ask an administrator for a "
+				   "new one (zt join-token create)");
+		goto out;
+	}
+	const char *node = json_string_value(json_object_get(o.body, "node"));
+	zt_object have;
+
+	if (!node || !srv_node_ok(node)) {
+		zt_store_rollback(s->store);
+		zt_http_resp_error(r, q, 500, "internal", "the join token names no node");
+		goto out;
+	}
+	if (zt_store_get(s->store, "agent", node, &have, &e) == 0) {
+		zt_object_clear(&have);
+		zt_store_rollback(s->store);
+		zt_http_resp_error(r, q, 409, "exists",
+				   "node %s has joined already: a node name is never taken over; an "
+				   "administrator evicts it first (DELETE /v1/agents/%s)", node, node);
+		goto out;
+	}
+	snprintf(sid, sizeof sid, "spiffe://%s/zt/agent/%s", s->td, node);
+	zt_issue_opts io = {.ttl = AGENT_SVID_TTL};
+	int rc;
+
+	if ((rc = zt_id_parse(sid, strlen(sid), &aid, &e)) == 0) {
+		pthread_mutex_lock(&s->ca_mu);
+		rc = zt_ca_issue(s->ca, &aid, pub, &io, &der, &e);
+		pthread_mutex_unlock(&s->ca_mu);
+	}
+	if (rc != 0 || zt_der_certs_to_pem(der.p, der.len, &pem, &e) != 0 ||
+	    leaf_facts(&der, serial, sizeof serial, &na) != 0) {
+		zt_store_rollback(s->store);
+		srv_fail(r, q, &e);
+		goto out;
+	}
+	zt_audit_time_format(na * 1000, nas);
+	/* the token is spent; the node is taken */
+	json_object_set_new(o.body, "used", json_true());
+	json_object_set_new(o.body, "used_ms", json_integer(zt_now_ms()));
+	json_t *ab = json_pack("{s:s,s:s,s:s,s:s}", "node", node, "id", sid, "serial", serial,
+			       "joined_with", id);
+
+	if (zt_store_put(s->store, "jointoken", id, o.body, o.version, &v, &e) != 0 ||
+	    zt_store_put(s->store, "agent", node, ab, 0, &v, &e) != 0) {
+		json_decref(ab);
+		zt_store_rollback(s->store);
+		srv_fail(r, q, &e);
+		goto out;
+	}
+	json_decref(ab);
+	char actor[32];
+
+	snprintf(actor, sizeof actor, "jointoken:%s", id);
+	if (srv_commit_audited(s, q, actor, "agent.join", sid,
+			       json_pack("{s:s,s:s,s:s}", "node", node, "serial", serial,
+					 "not_after", nas), &e) != 0 ||
+	    srv_bundle_pem(s, &bpem) != 0) {
+		srv_fail(r, q, &e);
+		goto out;
+	}
+	zt_http_resp_json(r, 201, json_pack("{s:s,s:s,s:s,s:s,s:s%,s:s%}", "id", sid, "node", node,
+					    "serial", serial, "not_after", nas, "chain",
+					    (const char *)pem.p, pem.len, "bundle",
+					    (const char *)bpem.p, bpem.len));
+out:
+	zt_object_clear(&o);
+	zt_pubkey_free(pub);
+	zt_buf_free(&der, 0);
+	zt_buf_free(&pem, 0);
+	zt_buf_free(&bpem, 0);
+	json_decref(b);
+}
+
+int srv_agent_alive(srv *s, const char *node)
+{
+	zt_object o;
+
+	if (zt_store_get(s->store, "agent", node, &o, NULL) != 0)
+		return 0;
+	zt_object_clear(&o);
+	return 1;
+}
+
+/* ---- entries ---- */
+
+/* The entry's name: the same node, ID and selectors are the same entry. */
+static void entry_name(const char *node, const char *id, json_t *sels, char out[33])
+{
+	uint8_t h[32];
+	zt_buf all;
+	size_t i;
+	json_t *v;
+
+	zt_buf_init(&all, 1u << 20);
+	if (zt_buf_appendf(&all, NULL, "%s%c%s", node, 0, id) != 0)
+		all.len = 0;
+	json_array_foreach(sels, i, v)
+		if (zt_buf_appendf(&all, NULL, "%c%s", 0, json_string_value(v)) != 0)
+			all.len = 0;
+	zt_sha256(all.p ? all.p : (const uint8_t *)"", all.len, h);
+	zt_buf_free(&all, 0);
+	zt_hex(h, 16, out);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+}
+
+/* The selectors, checked, without duplicates, sorted; NULL with 400 answered. */
+static json_t *selectors(const zt_http_req *q, zt_http_resp *r, json_t *in)
+{
+	json_t *v, *list[SELECTORS_MAX], *out;
+	size_t i, n = 0;
+
+	if (!json_is_array(in) || json_array_size(in) == 0 || json_array_size(in) > SELECTORS_MAX) {
+		zt_http_resp_error(r, q, 400, "invalid",
+				   "\"selectors\" is a list of 1 to %d selectors: an entry that matches "
+				   "every process is refused", SELECTORS_MAX);
+		return NULL;
+	}
+	json_array_foreach(in, i, v) {
+		const char *sv = json_string_value(v);
+
+		if (!sv || strlen(sv) > SELECTOR_MAX || !selector_ok(sv)) {
+			zt_http_resp_error(r, q, 400, "invalid",
+					   "selector %zu: %.100s is not one zt knows: unix:uid:N, "
+					   "unix:gid:N, unix:path:/ABSOLUTE, unix:sha256:HEX, cgroup:/PREFIX",
+					   i + 1, sv ? sv : "(not a string)");
+			return NULL;
+		}
+		size_t k;
+
+		for (k = 0; k < n && strcmp(json_string_value(list[k]), sv); k++)
+			;
+		if (k == n)
+			list[n++] = v;
+	}
+	qsort(list, n, sizeof list[0], cmp_str);
+	out = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append(out, list[i]);
+	return out;
+}
+
+/* The service an entry's ID names, for the caller's rights on it ("" if none). */
+static void entry_service(srv *s, const json_t *body, char *svc, size_t cap)
+{
+	const char *id = json_string_value(json_object_get(body, "id"));
+	const char *sa = id ? strstr(id, "/sa/") : NULL;
+	char ws[ZT_STORE_NAME_MAX + 1];
+
+	svc[0] = '\0';
+	if (sa && srv_workspace_of(s, id, ws, sizeof ws, NULL) == 0)
+		snprintf(svc, cap, "%s/%s", ws, sa + 4);
+}
+
+static void entries(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
+		    char seg[][64], int nseg)
+{
+	static const char *const members[] = {"id", "node", "selectors", "ttl", NULL};
+	char svc[ZT_STORE_NAME_MAX + 80], name[33];
+	zt_spiffe_id id;
+	zt_object o;
+	uint64_t v;
+	zt_err e;
+
+	if (nseg == 1 && !strcmp(q->method, "GET")) {
+		char node[256] = "";
+		zt_object *list;
+		size_t n;
+
+		if (srv_query(q->query, "node", node, sizeof node) < 0) {
+			zt_http_resp_error(r, q, 400, "invalid", "?node is too long or badly escaped");
+			return;
+		}
+		if (zt_store_list(s->store, "entry", "", "", ZT_STORE_LIST_MAX, &list, &n, &e) != 0) {
+			srv_fail(r, q, &e);
+			return;
+		}
+		json_t *items = json_array();
+
+		/* what the caller may read: entries of services it may read */
+		for (size_t i = 0; i < n; i++) {
+			const char *en = json_string_value(json_object_get(list[i].body, "node"));
+
+			if (node[0] && (!en || strcmp(en, node)))
+				continue;
+			entry_service(s, list[i].body, svc, sizeof svc);
+			if (srv_allowed(s, principal, SRV_READ, "service", svc[0] ? svc : "/", NULL))
+				json_array_append_new(items, srv_object_json(&list[i]));
+		}
+		zt_objects_free(list, n);
+		zt_http_resp_json(r, 200, json_pack("{s:o}", "items", items));
+		return;
+	}
+	if (nseg == 1 && !strcmp(q->method, "POST")) {
+		json_t *b = srv_body_object(q, r, members), *sels = NULL;
+		int64_t ttl = ENTRY_TTL_DEFAULT;
+
+		if (!b)
+			return;
+		const char *ids = json_string_value(json_object_get(b, "id"));
+		const char *node = json_string_value(json_object_get(b, "node"));
+		json_t *t = json_object_get(b, "ttl");
+
+		if (!ids || !node || !srv_node_ok(node) ||
+		    (t && (!json_is_string(t) ||
+			   zt_duration_parse(json_string_value(t), ENTRY_TTL_MAX, &ttl, NULL) != 0 ||
+			   ttl < 60))) {
+			zt_http_resp_error(r, q, 400, "invalid",
+					   "an entry has an \"id\" (a workload SPIFFE ID), a \"node\" "
+					   "(1-253 of a-z 0-9 - .), \"selectors\" and maybe a \"ttl\" "
+					   "for its SVIDs (1m to 24h, 1h by default)");
+			json_decref(b);
+			return;
+		}
+		if (workload_service(s, q, r, ids, &id, svc, sizeof svc) != 0 ||
+		    !(sels = selectors(q, r, json_object_get(b, "selectors")))) {
+			json_decref(b);
+			return;
+		}
+		if (!srv_allowed(s, principal, SRV_WRITE, "service", svc, NULL)) {
+			srv_forbid(s, r, q, principal, "entry.create", id.str);
+			json_decref(sels);
+			json_decref(b);
+			return;
+		}
+		entry_name(node, id.str, sels, name);
+		json_t *body = json_pack("{s:s,s:s,s:O,s:I,s:s}", "id", id.str, "node", node,
+					 "selectors", sels, "ttl", (json_int_t)ttl, "created_by",
+					 principal);
+
+		if (zt_store_begin(s->store, &e) != 0 ||
+		    zt_store_put(s->store, "entry", name, body, 0, &v, &e) != 0) {
+			zt_store_rollback(s->store);
+			json_decref(body);
+			json_decref(sels);
+			json_decref(b);
+			srv_fail(r, q, &e);
+			return;
+		}
+		json_decref(body);
+		json_decref(b);
+		if (srv_commit_audited(s, q, principal, "entry.create", name,
+				       json_pack("{s:s,s:s,s:o}", "id", id.str, "node", node,
+						 "selectors", sels), &e) != 0 ||
+		    zt_store_get(s->store, "entry", name, &o, &e) != 0) {
+			srv_fail(r, q, &e);
+			return;
+		}
+		zt_http_resp_json(r, 201, srv_object_json(&o));
+		zt_object_clear(&o);
+		return;
+	}
+	if (nseg == 2 && strlen(seg[1]) == 32 && zt_store_name_ok(seg[1]) &&
+	    (!strcmp(q->method, "GET") || !strcmp(q->method, "DELETE"))) {
+		int del = !strcmp(q->method, "DELETE");
+
+		if (zt_store_get(s->store, "entry", seg[1], &o, &e) != 0) {
+			srv_fail(r, q, &e);
+			return;
+		}
+		entry_service(s, o.body, svc, sizeof svc);
+		if (!srv_allowed(s, principal, del ? SRV_WRITE : SRV_READ, "service",
+				 svc[0] ? svc : "/", NULL)) {
+			srv_forbid(s, r, q, principal, del ? "entry.delete" : "entry.get", seg[1]);
+			zt_object_clear(&o);
+			return;
+		}
+		if (!del) {
+			zt_http_resp_json(r, 200, srv_object_json(&o));
+			zt_object_clear(&o);
+			return;
+		}
+		v = o.version;
+		zt_object_clear(&o);
+		if (zt_store_begin(s->store, &e) != 0 ||
+		    zt_store_delete(s->store, "entry", seg[1], v, &v, &e) != 0) {
+			zt_store_rollback(s->store);
+			srv_fail(r, q, &e);
+			return;
+		}
+		if (srv_commit_audited(s, q, principal, "entry.delete", seg[1], NULL, &e) != 0) {
+			srv_fail(r, q, &e);
+			return;
+		}
+		zt_http_resp_json(r, 200, json_pack("{s:s,s:I}", "name", seg[1], "deleted", (json_int_t)v));
+		return;
+	}
+	zt_http_resp_error(r, q, nseg <= 2 ? 405 : 404, nseg <= 2 ? "method" : "not-found",
+			   "entries: GET or POST /v1/entries, GET or DELETE /v1/entries/NAME");
+}
+
+int64_t srv_entry_ttl(srv *s, const char *node, const char *id)
+{
+	zt_object *list;
+	size_t n;
+	int64_t ttl = 0;
+
+	if (zt_store_list(s->store, "entry", "", "", ZT_STORE_LIST_MAX, &list, &n, NULL) != 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *en = json_string_value(json_object_get(list[i].body, "node"));
+		const char *ei = json_string_value(json_object_get(list[i].body, "id"));
+		int64_t t = json_integer_value(json_object_get(list[i].body, "ttl"));
+
+		if (en && ei && !strcmp(en, node) && !strcmp(ei, id) && t > ttl)
+			ttl = t;
+	}
+	zt_objects_free(list, n);
+	return ttl;
+}
+
+/* ---- agents ---- */
+
+static void agent_entries(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal)
+{
+	char node[256];
+	uint64_t since = 0, timeout = 30;
+	int has_since, has_timeout;
+	zt_object *list;
+	size_t n;
+	zt_err e;
+
+	if (!srv_agent_of(s, principal, node, sizeof node) || !srv_agent_alive(s, node)) {
+		srv_forbid(s, r, q, principal, "agent.entries", "self");
+		return;
+	}
+	if (srv_query_u64(q->query, "since", &since, &has_since) != 0 ||
+	    srv_query_u64(q->query, "timeout", &timeout, &has_timeout) != 0 ||
+	    (has_timeout && (timeout == 0 || timeout > 60))) {
+		zt_http_resp_error(r, q, 400, "invalid", "since is a revision, timeout 1-60 seconds");
+		return;
+	}
+	srv_watch_wait(s, since, timeout);
+	uint64_t rev = zt_store_revision(s->store);
+
+	if (!srv_agent_alive(s, node)) {
+		srv_forbid(s, r, q, principal, "agent.entries", "self");
+		return;
+	}
+	if (zt_store_list(s->store, "entry", "", "", ZT_STORE_LIST_MAX, &list, &n, &e) != 0) {
+		srv_fail(r, q, &e);
+		return;
+	}
+	json_t *items = json_array();
+
+	for (size_t i = 0; i < n; i++) {
+		const char *en = json_string_value(json_object_get(list[i].body, "node"));
+
+		if (en && !strcmp(en, node))
+			json_array_append_new(items, json_pack("{s:s,s:O,s:O,s:O}", "name", list[i].name,
+							       "id", json_object_get(list[i].body, "id"),
+							       "selectors", json_object_get(list[i].body, "selectors"),
+							       "ttl", json_object_get(list[i].body, "ttl")));
+	}
+	zt_objects_free(list, n);
+	zt_http_resp_json(r, 200, json_pack("{s:I,s:s,s:o,s:b}", "revision", (json_int_t)rev, "node",
+					    node, "entries", items, "changed", rev > since));
+}
+
+static void agents(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
+		   char seg[][64], int nseg)
+{
+	zt_object o, *list;
+	size_t n;
+	uint64_t v;
+	zt_err e;
+
+	if (nseg == 3 && !strcmp(seg[1], "self") && !strcmp(seg[2], "entries") &&
+	    !strcmp(q->method, "GET")) {
+		agent_entries(s, q, r, principal);
+		return;
+	}
+	if (nseg == 1 && !strcmp(q->method, "GET")) {
+		if (!srv_allowed(s, principal, SRV_READ, "agent", "", NULL)) {
+			srv_forbid(s, r, q, principal, "agent.list", "");
+			return;
+		}
+		if (zt_store_list(s->store, "agent", "", "", ZT_STORE_LIST_MAX, &list, &n, &e) != 0) {
+			srv_fail(r, q, &e);
+			return;
+		}
+		json_t *items = json_array();
+
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(items, srv_object_json(&list[i]));
+		zt_objects_free(list, n);
+		zt_http_resp_json(r, 200, json_pack("{s:o}", "items", items));
+		return;
+	}
+	if (nseg == 2 && srv_node_ok(seg[1]) &&
+	    (!strcmp(q->method, "GET") || !strcmp(q->method, "DELETE"))) {
+		int del = !strcmp(q->method, "DELETE");
+
+		if (!srv_allowed(s, principal, del ? SRV_WRITE : SRV_READ, "agent", "", NULL)) {
+			srv_forbid(s, r, q, principal, del ? "agent.evict" : "agent.get", seg[1]);
+			return;
+		}
+		if (zt_store_get(s->store, "agent", seg[1], &o, &e) != 0) {
+			srv_fail(r, q, &e);
+			return;
+		}
+		if (!del) {
+			zt_http_resp_json(r, 200, srv_object_json(&o));
+			zt_object_clear(&o);
+			return;
+		}
+		/* evicted: its SVID renews no more and issues nothing; the name may join again */
+		v = o.version;
+		zt_object_clear(&o);
+		if (zt_store_begin(s->store, &e) != 0 ||
+		    zt_store_delete(s->store, "agent", seg[1], v, &v, &e) != 0) {
+			zt_store_rollback(s->store);
+			srv_fail(r, q, &e);
+			return;
+		}
+		if (srv_commit_audited(s, q, principal, "agent.evict", seg[1], NULL, &e) != 0) {
+			srv_fail(r, q, &e);
+			return;
+		}
+		zt_http_resp_json(r, 200, json_pack("{s:s,s:I}", "node", seg[1], "evicted", (json_int_t)v));
+		return;
+	}
+	zt_http_resp_error(r, q, 404, "not-found", "no such resource: %s", q->path);
+}
+
+/* ---- the routes ---- */
+
+int srv_agents_public(srv *s, const zt_http_req *q, zt_http_resp *r, char seg[][64], int nseg)
+{
+	if (nseg == 2 && !strcmp(seg[0], "agents") && !strcmp(seg[1], "attest")) {
+		if (strcmp(q->method, "POST"))
+			zt_http_resp_error(r, q, 405, "method", "POST a join token and a CSR");
+		else
+			attest(s, q, r);
+		return 1;
+	}
+	return 0;
+}
+
+int srv_agents_route(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
+		     char seg[][64], int nseg)
+{
+	if (!strcmp(seg[0], "jointokens"))
+		join_tokens(s, q, r, principal, nseg);
+	else if (!strcmp(seg[0], "agents"))
+		agents(s, q, r, principal, seg, nseg);
+	else if (!strcmp(seg[0], "entries"))
+		entries(s, q, r, principal, seg, nseg);
+	else
+		return 0;
+	return 1;
+}
