@@ -27,7 +27,7 @@ CFLAGS   := -std=c11 $(WARN) $(HARDEN) $(OPT) $(EXTRA_CFLAGS)
 LDFLAGS  := -pie -Wl,-z,relro,-z,now,-z,noexecstack $(SANLD)
 LIBS     := -lssl -lcrypto -ljansson -lyaml -lsqlite3 -lpthread
 
-MODULES  := core crypto identity policy net client proxy audit store server
+MODULES  := core crypto identity policy net client proxy audit store server agent
 LIB_SRC  := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
 CLI_SRC  := $(wildcard src/cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)

@@ -48,6 +48,7 @@ int zt_cmd_proxy(int argc, char **argv);
 int zt_cmd_audit(int argc, char **argv);
 int zt_cmd_kek(int argc, char **argv);
 int zt_cmd_server(int argc, char **argv);
+int zt_cmd_agent(int argc, char **argv);
 
 /* ---- commands that call the control plane's API (remote.c) ---- */
 

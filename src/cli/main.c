@@ -29,6 +29,7 @@ static const struct {
 	{ "entry", zt_cmd_entry, "entry create|list|get|delete   registration entries: which workload gets which SVID where" },
 	{ "proxy", zt_cmd_proxy, "proxy -c FILE                  the mTLS sidecar (L4; see docs/proxy.md)" },
 	{ "server", zt_cmd_server, "server --dir DIR | --dev         the control plane: API, store, CA, audit (docs/api.md)" },
+	{ "agent", zt_cmd_agent, "agent -c AGENT.yaml             the node agent: joins, holds SVIDs, serves the Workload API" },
 	{ "audit", zt_cmd_audit, "audit init|append|verify|...    the tamper-evident audit log (docs/audit.md)" },
 	{ "kek", zt_cmd_kek, "kek generate|seal|id             the key-encryption key that seals keys at rest" },
 	{ "demo", zt_cmd_demo, "demo                           a trust domain, two SVIDs, verified" },

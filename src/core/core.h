@@ -232,6 +232,16 @@ int zt_docpos_key_get(const zt_docpos *pos, const json_t *obj, const char *key, 
  */
 json_t *zt_doc_load_file(const char *path, size_t max_bytes, zt_err *e);
 
+/*
+ * Configuration documents: obj must be a mapping whose keys are all in the
+ * NULL-terminated keys ("unknown field \"x\" in WHERE (see DOC)" otherwise).
+ */
+int zt_doc_only_keys(json_t *obj, const char *const *keys, const char *where, const char *doc,
+		     zt_err *e) ZT_MUST_CHECK;
+/* obj[key] as a non-empty string in *out (NULL when absent and not required). */
+int zt_doc_get_str(json_t *obj, const char *key, const char **out, int required,
+		   const char *where, zt_err *e) ZT_MUST_CHECK;
+
 /* ---- HTTP request paths ------------------------------------------------ */
 
 #define ZT_PATH_MAX 8192

@@ -477,3 +477,40 @@ json_t *zt_doc_load_file(const char *path, size_t max_bytes, zt_err *e)
 		zt_err_wrap(e, "%s", path);
 	return v;
 }
+
+int zt_doc_only_keys(json_t *obj, const char *const *keys, const char *where, const char *doc,
+		     zt_err *e)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(obj))
+		return zt_err_set(e, ZT_EINVAL, "%s must be a mapping", where);
+	json_object_foreach(obj, k, v) {
+		size_t i;
+
+		for (i = 0; keys[i] && strcmp(keys[i], k) != 0; i++)
+			;
+		if (!keys[i])
+			return zt_err_set(e, ZT_EINVAL, "unknown field \"%.100s\" in %s (see %s)", k, where,
+					  doc);
+	}
+	return 0;
+}
+
+int zt_doc_get_str(json_t *obj, const char *key, const char **out, int required,
+		   const char *where, zt_err *e)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = NULL;
+	if (!v) {
+		if (required)
+			return zt_err_set(e, ZT_EINVAL, "%s.%s is required", where, key);
+		return 0;
+	}
+	if (!json_is_string(v) || json_string_length(v) == 0)
+		return zt_err_set(e, ZT_EINVAL, "%s.%s must be a non-empty string", where, key);
+	*out = json_string_value(v);
+	return 0;
+}

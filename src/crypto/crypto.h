@@ -51,6 +51,8 @@ EVP_PKEY *zt_key_load(const char *path, zt_err *e);
  * key is never silently lost).
  */
 int zt_key_save(const char *path, EVP_PKEY *key, zt_err *e) ZT_MUST_CHECK;
+/* Appends the private key as PKCS#8 PEM to out (a secret: free out with zt_buf_free(out, 1)). */
+int zt_key_to_pem(EVP_PKEY *key, zt_buf *out, zt_err *e) ZT_MUST_CHECK;
 /*
  * As zt_key_save, for a key zt itself keeps (a CA's): sealed under the
  * process's key-encryption key when one is set (seal.c), so that it is
@@ -227,6 +229,8 @@ int zt_csr_make(EVP_PKEY *key, zt_buf *pem, zt_err *e) ZT_MUST_CHECK;
 
 int zt_random(void *buf, size_t n, zt_err *e) ZT_MUST_CHECK;
 void zt_sha256(const void *data, size_t n, uint8_t out[32]);
+/* SHA-256 of what is left to read from fd, refusing more than max bytes. */
+int zt_sha256_fd(int fd, uint64_t max, uint8_t out[32], zt_err *e) ZT_MUST_CHECK;
 
 /* Standard (RFC 4648 4) or, with url set, unpadded base64url (RFC 4648 5). */
 int zt_base64_encode(const uint8_t *in, size_t n, int url, zt_buf *out,

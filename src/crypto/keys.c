@@ -100,6 +100,25 @@ static int key_write(const char *path, EVP_PKEY *key, int seal, zt_err *e)
 	return r;
 }
 
+int zt_key_to_pem(EVP_PKEY *key, zt_buf *out, zt_err *e)
+{
+	BIO *bio = BIO_new(BIO_s_secmem());
+	char *data;
+	long n;
+	int r;
+
+	if (!bio)
+		return zt_err_set(e, ZT_ENOMEM, "out of memory");
+	if (!PEM_write_bio_PKCS8PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL)) {
+		BIO_free(bio);
+		return zt_crypto_err(e, ZT_ECRYPTO, "cannot encode the private key");
+	}
+	n = BIO_get_mem_data(bio, &data);
+	r = zt_buf_append(out, data, (size_t)n, e);
+	BIO_free(bio);
+	return r;
+}
+
 int zt_key_save(const char *path, EVP_PKEY *key, zt_err *e)
 {
 	return key_write(path, key, 0, e);

@@ -3,7 +3,11 @@
 
 #include <string.h>
 
+#include <errno.h>
+#include <unistd.h>
+
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -30,6 +34,41 @@ int zt_random(void *buf, size_t n, zt_err *e)
 void zt_sha256(const void *data, size_t n, uint8_t out[32])
 {
 	SHA256(data, n, out);
+}
+
+int zt_sha256_fd(int fd, uint64_t max, uint8_t out[32], zt_err *e)
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	uint8_t buf[65536];
+	uint64_t total = 0;
+	int r = 0;
+
+	if (!c || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(c);
+		return zt_err_set(e, ZT_ECRYPTO, "cannot start SHA-256");
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof buf);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = zt_err_set(e, ZT_EIO, "reading: %s", strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		total += (uint64_t)n;
+		if (total > max) {
+			r = zt_err_set(e, ZT_ELIMIT, "larger than %llu bytes", (unsigned long long)max);
+			break;
+		}
+		EVP_DigestUpdate(c, buf, (size_t)n);
+	}
+	if (r == 0 && EVP_DigestFinal_ex(c, out, NULL) != 1)
+		r = zt_err_set(e, ZT_ECRYPTO, "cannot finish SHA-256");
+	EVP_MD_CTX_free(c);
+	return r;
 }
 
 void zt_hex(const uint8_t *in, size_t n, char *out)

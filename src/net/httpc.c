@@ -9,6 +9,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -32,6 +34,7 @@ struct zt_httpc {
 	char host[HTTPC_HOST_MAX]; /* without brackets */
 	char port[8];
 	char authority[HTTPC_HOST_MAX + 10]; /* for Host: as in the URL */
+	char unix_path[256];                 /* unix:/path URLs */
 	int tls_on;
 	SSL_CTX *tls;
 	int connect_ms;
@@ -103,6 +106,16 @@ static int parse_url(zt_httpc *c, const char *url, zt_err *e)
 
 	if (!url)
 		return zt_err_set(e, ZT_EINVAL, "no server URL given");
+	if (!strncmp(url, "unix:", 5)) {
+		/* a local socket (the agent's Workload API): plain HTTP, Host: localhost */
+		if (url[5] != '/' || strlen(url + 5) >= sizeof c->unix_path ||
+		    strlen(url + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			return zt_err_set(e, ZT_EINVAL, "socket URL %.200s: write unix:/absolute/path", url);
+		snprintf(c->unix_path, sizeof c->unix_path, "%s", url + 5);
+		snprintf(c->authority, sizeof c->authority, "localhost");
+		snprintf(c->host, sizeof c->host, "localhost");
+		return 0;
+	}
 	if (!strncmp(url, "https://", 8)) {
 		c->tls_on = 1;
 		p = url + 8;
@@ -259,8 +272,29 @@ static int wait_fd(int fd, int cancel_fd, short ev, int64_t deadline, const char
 	}
 }
 
+static int unix_connect(zt_httpc *c, zt_err *e)
+{
+	struct sockaddr_un su = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	memcpy(su.sun_path, c->unix_path, strlen(c->unix_path) + 1);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&su, sizeof su) != 0) {
+		int err = errno;
+
+		if (fd >= 0)
+			close(fd);
+		return zt_err_rule(e, ZT_EIO, "connect", "cannot connect to %s: %s", c->unix_path,
+				   strerror(err));
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	c->fd = fd;
+	return 0;
+}
+
 static int tcp_connect(zt_httpc *c, int64_t deadline, zt_err *e)
 {
+	if (c->unix_path[0])
+		return unix_connect(c, e);
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
 	int g = getaddrinfo(c->host, c->port, &hints, &res), err = 0;
 

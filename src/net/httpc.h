@@ -24,7 +24,8 @@
 typedef struct zt_httpc zt_httpc;
 
 typedef struct zt_httpc_opts {
-	const char *url;        /* "https://HOST[:PORT][/]" (HOST a name, IPv4 or [IPv6]) */
+	const char *url;        /* "https://HOST[:PORT][/]" (HOST a name, IPv4 or [IPv6]),
+				 * or "unix:/path" (plain HTTP over a local socket) */
 	SSL_CTX *tls;           /* borrowed, must outlive the client; NULL only for http:// */
 	int connect_timeout_ms; /* connect and handshake: 5 s unless set */
 	size_t max_body;        /* a response body: 16 MiB unless set */

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -45,6 +47,8 @@ struct conn {
 	size_t slot;
 	SSL *ssl;
 	char remote[64];
+	int cred_ok;       /* Unix sockets: the caller's credentials */
+	struct ucred cred;
 	int64_t deadline; /* of the current wait: the head, the body (monotonic ms) */
 };
 
@@ -93,6 +97,8 @@ int zt_http_resp_json(zt_http_resp *r, int status, json_t *obj)
 		r->body.len = 0;
 		rc = -ZT_ENOMEM;
 	}
+	if (text && r->secret)
+		zt_wipe(text, strlen(text));
 	free(text);
 	return rc;
 }
@@ -262,7 +268,7 @@ static void refuse(struct conn *c, zt_http_req *q, int status, const char *code,
 	r.close = 1;
 	if (write_response(c, q, &r, 0) == 0)
 		linger_close(c);
-	zt_buf_free(&r.body, 0);
+	zt_buf_free(&r.body, r.secret);
 }
 
 /* ---- serving one connection ------------------------------------------------------- */
@@ -286,6 +292,12 @@ static int serve_one(struct conn *c, zt_buf *in, const zt_peer_info *peer, int f
 	zt_http1_limits_default(&lim);
 	snprintf(q.remote, sizeof q.remote, "%s", c->remote);
 	q.peer_id = peer->id[0] ? peer->id : NULL;
+	if (c->cred_ok) {
+		q.has_cred = 1;
+		q.pid = c->cred.pid;
+		q.uid = c->cred.uid;
+		q.gid = c->cred.gid;
+	}
 	/*
 	 * The head: a kept-alive connection may idle before the first byte of
 	 * its next request; from that byte on (or from the connection's start)
@@ -406,7 +418,7 @@ static int serve_one(struct conn *c, zt_buf *in, const zt_peer_info *peer, int f
 	in->len -= need;
 	atomic_store(&h->slots[c->slot].busy, 0);
 out:
-	zt_buf_free(&r.body, 0);
+	zt_buf_free(&r.body, r.secret);
 	free(head);
 	return keep;
 }
@@ -554,6 +566,17 @@ static void *accept_main(void *arg)
 				port = ntohs(s6->sin6_port);
 			}
 			snprintf(c->remote, sizeof c->remote, "%s:%d", ip, port);
+			if (ss.ss_family == AF_UNIX) {
+				/* who is calling, as the kernel saw it at connect (SO_PEERCRED) */
+				struct ucred uc;
+				socklen_t ul = sizeof uc;
+
+				if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) == 0 && uc.pid > 0) {
+					c->cred_ok = 1;
+					c->cred = uc;
+				}
+				snprintf(c->remote, sizeof c->remote, "unix:pid=%d", c->cred_ok ? (int)uc.pid : 0);
+			}
 		}
 		if (!c || pthread_create(&t, &attr, conn_main, c) != 0) {
 			if (c) {
@@ -571,12 +594,48 @@ static void *accept_main(void *arg)
 	return NULL;
 }
 
+/* "unix:/path": a Unix socket, made anew (a stale one from a crash is replaced), mode 0666:
+ * who may ask is decided per caller from its credentials, not by the socket's mode. */
+static int listen_unix(const char *path, int *fd, zt_err *e)
+{
+	struct sockaddr_un su = {.sun_family = AF_UNIX};
+
+	if (!*path || strlen(path) >= sizeof su.sun_path)
+		return zt_err_set(e, ZT_EINVAL, "unix socket path \"%.200s\": empty or longer than %zu bytes",
+				  path, sizeof su.sun_path - 1);
+	memcpy(su.sun_path, path, strlen(path) + 1);
+	*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*fd < 0)
+		return zt_err_set(e, ZT_EIO, "socket: %s", strerror(errno));
+	struct stat st;
+
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			close(*fd);
+			return zt_err_set(e, ZT_EEXIST, "%s exists and is not a socket: not replacing it", path);
+		}
+		unlink(path);
+	}
+	if (bind(*fd, (struct sockaddr *)&su, sizeof su) != 0 || chmod(path, 0666) != 0 ||
+	    listen(*fd, 512) != 0) {
+		int r = zt_err_set(e, ZT_EIO, "cannot listen on %s: %s", path, strerror(errno));
+
+		close(*fd);
+		return r;
+	}
+	return 0;
+}
+
 static int listen_on(const char *spec, int *fd, uint16_t *port, zt_err *e)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	int one = 1;
 
+	if (!strncmp(spec, "unix:", 5)) {
+		*port = 0;
+		return listen_unix(spec + 5, fd, e);
+	}
 	memset(&ss, 0, sizeof ss);
 	if (zt_addr_parse(spec, 1, &ss, &sl, e) != 0)
 		return -ZT_EINVAL;

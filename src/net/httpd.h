@@ -40,6 +40,10 @@ typedef struct zt_http_req {
 	const char *peer_id;    /* SPIFFE ID of a verified client certificate, or NULL */
 	char remote[64];        /* "ip:port" */
 	char request_id[129];  /* the client's X-Request-Id when valid, else a new UUID */
+	int has_cred;           /* Unix socket: the caller's process, as the kernel saw it at
+				 * connect (SO_PEERCRED); the pid may be gone or reused by now */
+	int pid;
+	unsigned uid, gid;
 } zt_http_req;
 
 typedef struct zt_http_resp {
@@ -49,6 +53,7 @@ typedef struct zt_http_resp {
 	char headers[1024];     /* extra header lines, each "Name: value\r\n" */
 	size_t headers_len;
 	int close;              /* close the connection after this response */
+	int secret;             /* the body holds secrets (keys): wiped once sent */
 } zt_http_resp;
 
 /* Adds a header line (a name of RFC 9110 token characters, a value without CR/LF). */
@@ -66,7 +71,7 @@ void zt_http_resp_error(zt_http_resp *r, const zt_http_req *q, int status, const
 typedef void (*zt_httpd_handler)(void *arg, const zt_http_req *req, zt_http_resp *resp);
 
 typedef struct zt_httpd_opts {
-	const char *listen;      /* "host:port" (port 0: any) */
+	const char *listen;      /* "host:port" (port 0: any), or "unix:/path" */
 	SSL_CTX *tls;            /* NULL: plain HTTP, for tests and local sockets only */
 	zt_httpd_handler handler;
 	void *arg;

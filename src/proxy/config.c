@@ -30,37 +30,7 @@
 
 static int only_keys(json_t *obj, const char *const *keys, const char *where, zt_err *e)
 {
-	const char *k;
-	json_t *v;
-
-	if (!json_is_object(obj))
-		return zt_err_set(e, ZT_EINVAL, "%s must be a mapping", where);
-	json_object_foreach(obj, k, v) {
-		size_t i;
-
-		for (i = 0; keys[i] && strcmp(keys[i], k) != 0; i++)
-			;
-		if (!keys[i])
-			return zt_err_set(e, ZT_EINVAL, "unknown field \"%s\" in %s (see docs/proxy.md)", k, where);
-	}
-	return 0;
-}
-
-static int get_str(json_t *obj, const char *key, const char **out, int required, const char *where,
-		   zt_err *e)
-{
-	json_t *v = json_object_get(obj, key);
-
-	*out = NULL;
-	if (!v) {
-		if (required)
-			return zt_err_set(e, ZT_EINVAL, "%s.%s is required", where, key);
-		return 0;
-	}
-	if (!json_is_string(v) || json_string_length(v) == 0)
-		return zt_err_set(e, ZT_EINVAL, "%s.%s must be a non-empty string", where, key);
-	*out = json_string_value(v);
-	return 0;
+	return zt_doc_only_keys(obj, keys, where, "docs/proxy.md", e);
 }
 
 /* `where` names the mapping in messages ("limits", "http") */
@@ -181,7 +151,7 @@ static int parse_balance(struct px_listener *l, json_t *o, const char *where, zt
 	long long n;
 	int r;
 
-	if ((r = get_str(o, "balance", &s, 0, where, e)) != 0)
+	if ((r = zt_doc_get_str(o, "balance", &s, 0, where, e)) != 0)
 		return r;
 	if (!s || strcmp(s, "round-robin") == 0)
 		l->balance = PX_ROUND_ROBIN;
@@ -218,7 +188,7 @@ static int parse_health(struct px_listener *l, json_t *o, const char *where, zt_
 	snprintf(w, sizeof w, "%s.healthCheck", where);
 	if (!l->http)
 		return zt_err_set(e, ZT_EINVAL, "%s sends HTTP requests: it needs protocol: http", w);
-	if ((r = only_keys(o, keys, w, e)) != 0 || (r = get_str(o, "path", &s, 1, w, e)) != 0)
+	if ((r = only_keys(o, keys, w, e)) != 0 || (r = zt_doc_get_str(o, "path", &s, 1, w, e)) != 0)
 		return r;
 	/* it goes into a request line: visible ASCII only, so nothing can be injected */
 	if (s[0] != '/' || strlen(s) >= sizeof l->hc.path)
@@ -267,7 +237,7 @@ static int parse_rates(struct px_listener *l, json_t *a, const char *where, zt_e
 		long long rate, burst;
 
 		snprintf(w, sizeof w, "%s.rateLimits[%zu]", where, i);
-		if ((r = only_keys(o, keys, w, e)) != 0 || (r = get_str(o, "key", &s, 1, w, e)) != 0)
+		if ((r = only_keys(o, keys, w, e)) != 0 || (r = zt_doc_get_str(o, "key", &s, 1, w, e)) != 0)
 			return r;
 		if (strcmp(s, "source") == 0)
 			rr->key = PX_RL_SOURCE;
@@ -279,7 +249,7 @@ static int parse_rates(struct px_listener *l, json_t *a, const char *where, zt_e
 			return zt_err_set(e, ZT_EINVAL, "%s.key is source (the caller's SPIFFE ID), ip or listener", w);
 		if (rr->key == PX_RL_SOURCE && (!l->inbound || l->edge))
 			return zt_err_set(e, ZT_EINVAL, "%s.key source needs an inbound listener (one that verifies callers' SPIFFE IDs); at the edge use ip", w);
-		if ((r = get_str(o, "pathPrefix", &s, 0, w, e)) != 0)
+		if ((r = zt_doc_get_str(o, "pathPrefix", &s, 0, w, e)) != 0)
 			return r;
 		if (s && (s[0] != '/' || strlen(s) >= sizeof rr->prefix))
 			return zt_err_set(e, ZT_EINVAL, "%s.pathPrefix is a path starting with / (under %zu bytes)", w, sizeof rr->prefix);
@@ -310,9 +280,9 @@ static int parse_listener(struct px_config *c, json_t *o, size_t idx, zt_err *e)
 
 	snprintf(where, sizeof where, "listeners[%zu]", idx);
 	if ((r = only_keys(o, keys, where, e)) != 0 ||
-	    (r = get_str(o, "name", &name, 1, where, e)) != 0 ||
-	    (r = get_str(o, "mode", &mode, 1, where, e)) != 0 ||
-	    (r = get_str(o, "listen", &listen, 1, where, e)) != 0)
+	    (r = zt_doc_get_str(o, "name", &name, 1, where, e)) != 0 ||
+	    (r = zt_doc_get_str(o, "mode", &mode, 1, where, e)) != 0 ||
+	    (r = zt_doc_get_str(o, "listen", &listen, 1, where, e)) != 0)
 		return r;
 	for (const char *q = name; *q; q++)
 		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
@@ -321,7 +291,7 @@ static int parse_listener(struct px_config *c, json_t *o, size_t idx, zt_err *e)
 					  "%s.name uses letters, digits, '-', '_' and '.', at most 63 (it labels metrics)",
 					  where);
 	snprintf(l->name, sizeof l->name, "%s", name);
-	if ((r = get_str(o, "protocol", &s, 0, where, e)) != 0)
+	if ((r = zt_doc_get_str(o, "protocol", &s, 0, where, e)) != 0)
 		return r;
 	if (s && strcmp(s, "http") == 0)
 		l->http = 1;
@@ -332,13 +302,13 @@ static int parse_listener(struct px_config *c, json_t *o, size_t idx, zt_err *e)
 	l->port = (int)strtol(strrchr(listen, ':') + 1, NULL, 10);
 	if (strcmp(mode, "inbound") == 0) {
 		l->inbound = 1;
-		if ((r = get_str(o, "forward", &s, 1, where, e)) != 0)
+		if ((r = zt_doc_get_str(o, "forward", &s, 1, where, e)) != 0)
 			return r;
 		if ((r = add_target(l, s, where, "forward", e)) != 0)
 			return r;
 		if (json_object_get(o, "upstreams") || json_object_get(o, "balance"))
 			return zt_err_set(e, ZT_EINVAL, "%s: an inbound listener forwards to one address (forward)", where);
-		if ((r = get_str(o, "service", &s, 0, where, e)) != 0)
+		if ((r = zt_doc_get_str(o, "service", &s, 0, where, e)) != 0)
 			return r;
 		snprintf(l->service, sizeof l->service, "%s", s ? s : "");
 		if (json_object_get(o, "upstream") || json_object_get(o, "expect"))
@@ -348,7 +318,7 @@ static int parse_listener(struct px_config *c, json_t *o, size_t idx, zt_err *e)
 		size_t i;
 		json_t *ups = json_object_get(o, "upstreams");
 
-		if ((r = get_str(o, "upstream", &s, 0, where, e)) != 0)
+		if ((r = zt_doc_get_str(o, "upstream", &s, 0, where, e)) != 0)
 			return r;
 		if (!s == !ups)
 			return zt_err_set(e, ZT_EINVAL, "%s names its upstream address (upstream) or addresses (upstreams), one of the two", where);
@@ -381,13 +351,13 @@ static int parse_listener(struct px_config *c, json_t *o, size_t idx, zt_err *e)
 		snprintf(w, sizeof w, "%s.serverCert", where);
 		if (!sc)
 			return zt_err_set(e, ZT_EINVAL, "%s.serverCert {cert, key} is required: the certificate clients on the internet check", where);
-		if ((r = only_keys(sc, cert_keys, w, e)) != 0 || (r = get_str(sc, "cert", &s, 1, w, e)) != 0)
+		if ((r = only_keys(sc, cert_keys, w, e)) != 0 || (r = zt_doc_get_str(sc, "cert", &s, 1, w, e)) != 0)
 			return r;
 		snprintf(l->edge_cert, sizeof l->edge_cert, "%s", s);
-		if ((r = get_str(sc, "key", &s, 1, w, e)) != 0)
+		if ((r = zt_doc_get_str(sc, "key", &s, 1, w, e)) != 0)
 			return r;
 		snprintf(l->edge_key, sizeof l->edge_key, "%s", s);
-		if ((r = get_str(o, "forward", &s, 0, where, e)) != 0)
+		if ((r = zt_doc_get_str(o, "forward", &s, 0, where, e)) != 0)
 			return r;
 		if (!s == !ups)
 			return zt_err_set(e, ZT_EINVAL, "%s sends to one address (forward) or several (upstreams), one of the two", where);
@@ -395,7 +365,7 @@ static int parse_listener(struct px_config *c, json_t *o, size_t idx, zt_err *e)
 			return r;
 		if (ups && (r = add_targets(l, ups, where, e)) != 0)
 			return r;
-		if ((r = get_str(o, "service", &s, 0, where, e)) != 0)
+		if ((r = zt_doc_get_str(o, "service", &s, 0, where, e)) != 0)
 			return r;
 		snprintf(l->service, sizeof l->service, "%s", s ? s : "");
 		if (json_object_get(o, "expect") || json_object_get(o, "upstream"))
@@ -446,14 +416,14 @@ static int policy_source(struct px_config *c, json_t *v, zt_err *e)
 		return 0;
 	}
 	if ((r = only_keys(v, keys, "spec.policy", e)) != 0 ||
-	    (r = get_str(v, "server", &s, 1, "spec.policy", e)) != 0)
+	    (r = zt_doc_get_str(v, "server", &s, 1, "spec.policy", e)) != 0)
 		return r;
 	if (strncmp(s, "https://", 8) || strlen(s) >= sizeof c->policy_server)
 		return zt_err_set(e, ZT_EINVAL, "spec.policy.server must be the server's https:// URL");
 	if ((r = zt_httpc_url_check(s, e)) != 0)
 		return zt_err_wrap(e, "spec.policy.server");
 	snprintf(c->policy_server, sizeof c->policy_server, "%s", s);
-	if ((r = get_str(v, "cache", &s, 0, "spec.policy", e)) != 0)
+	if ((r = zt_doc_get_str(v, "cache", &s, 0, "spec.policy", e)) != 0)
 		return r;
 	snprintf(c->policy_cache, sizeof c->policy_cache, "%s", s ? s : "");
 	return 0;
@@ -487,20 +457,20 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 	spec = json_object_get(doc, "spec");
 	if ((r = only_keys(doc, top_keys, "the document", e)) != 0 ||
 	    (r = only_keys(spec, spec_keys, "spec", e)) != 0 ||
-	    (r = get_str(spec, "trustDomain", &s, 1, "spec", e)) != 0)
+	    (r = zt_doc_get_str(spec, "trustDomain", &s, 1, "spec", e)) != 0)
 		goto out;
 	if ((r = zt_td_check(s, strlen(s), e)) != 0)
 		goto out;
 	snprintf(c->td, sizeof c->td, "%s", s);
 	id = json_object_get(spec, "identity");
 	if ((r = only_keys(id, id_keys, "spec.identity", e)) != 0 ||
-	    (r = get_str(id, "cert", &s, 1, "spec.identity", e)) != 0)
+	    (r = zt_doc_get_str(id, "cert", &s, 1, "spec.identity", e)) != 0)
 		goto out;
 	snprintf(c->cert, sizeof c->cert, "%s", s);
-	if ((r = get_str(id, "key", &s, 1, "spec.identity", e)) != 0)
+	if ((r = zt_doc_get_str(id, "key", &s, 1, "spec.identity", e)) != 0)
 		goto out;
 	snprintf(c->key, sizeof c->key, "%s", s);
-	if ((r = get_str(id, "bundle", &s, 1, "spec.identity", e)) != 0)
+	if ((r = zt_doc_get_str(id, "bundle", &s, 1, "spec.identity", e)) != 0)
 		goto out;
 	snprintf(c->bundle, sizeof c->bundle, "%s", s);
 	if ((r = policy_source(c, json_object_get(spec, "policy"), e)) != 0)
@@ -521,7 +491,7 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 		json_t *res = json_object_get(tls, "resumption");
 
 		if ((r = only_keys(tls, tls_keys, "spec.tls", e)) != 0 ||
-		    (r = get_str(tls, "minVersion", &s, 0, "spec.tls", e)) != 0)
+		    (r = zt_doc_get_str(tls, "minVersion", &s, 0, "spec.tls", e)) != 0)
 			goto out;
 		if (res && !json_is_boolean(res)) {
 			r = zt_err_set(e, ZT_EINVAL, "spec.tls.resumption is true (the default) or false");
@@ -542,7 +512,7 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 		json_t *adm = json_object_get(spec, "admin");
 
 		if ((r = only_keys(adm, admin_keys, "spec.admin", e)) != 0 ||
-		    (r = get_str(adm, "listen", &s, 1, "spec.admin", e)) != 0)
+		    (r = zt_doc_get_str(adm, "listen", &s, 1, "spec.admin", e)) != 0)
 			goto out;
 		if ((r = zt_addr_parse(s, 0, &c->admin, &c->admin_len, e)) != 0) {
 			zt_err_wrap(e, "spec.admin.listen");
