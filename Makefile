@@ -1,7 +1,7 @@
 # zt — one binary, one library of modules. See README.md for the targets.
 #
 #   make            build build/zt
-#   make run        build and run the main job (zt server --dev)
+#   make run        build and run the main job (zt dev: the whole mesh on this machine)
 #   make test       every test: unit, end-to-end, unit again under ASan+UBSan
 #   make fuzz       each fuzz target for FUZZ_SECONDS (clang, libFuzzer)
 #   make bench      identity benchmark beside `openssl speed`
@@ -71,7 +71,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/testutil.o $(BUILD
 unit-bins: $(UNIT_BIN)
 
 run: $(BUILD)/zt
-	$(BUILD)/zt server --dev
+	$(BUILD)/zt dev
 
 test: depcheck
 	@scripts/test.sh

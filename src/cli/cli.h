@@ -49,6 +49,8 @@ int zt_cmd_audit(int argc, char **argv);
 int zt_cmd_kek(int argc, char **argv);
 int zt_cmd_server(int argc, char **argv);
 int zt_cmd_agent(int argc, char **argv);
+int zt_cmd_dev(int argc, char **argv);
+int zt_cmd_dev_service(int argc, char **argv);
 
 /* ---- commands that call the control plane's API (remote.c) ---- */
 

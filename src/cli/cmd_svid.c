@@ -1,7 +1,7 @@
 /* cli/cmd_svid.c: zt svid verify */
 #include "cli.h"
 #include "identity/identity.h"
-#include "net/httpc.h"
+#include "client/client.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -195,36 +195,6 @@ done:
 	"       (from the agent's Workload API: DIR/svid.pem (chain), DIR/svid.key, DIR/bundle.pem,\n"  \
 	"        mode 0600; --watch rewrites them on every rotation and then runs CMD with sh -c)"
 
-/* Writes one SVID's files: key and chain beside, then renamed in place. */
-static int write_svid(const char *dir, const char *chain, const char *key, const char *bundle,
-		      zt_err *e)
-{
-	char p[PATH_MAX], tmp[PATH_MAX + 8];
-	const struct {
-		const char *name, *data;
-	} files[] = {{"svid.key", key}, {"svid.pem", chain}, {"bundle.pem", bundle}};
-
-	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-		if (!files[i].data)
-			continue;
-		if (zt_path_join(p, sizeof p, e, "%s/%s", dir, files[i].name) != 0)
-			return -ZT_EINVAL;
-		snprintf(tmp, sizeof tmp, "%s.new", p);
-		if (zt_file_write(tmp, files[i].data, strlen(files[i].data), 0600, 0, e) != 0)
-			return -ZT_EIO;
-	}
-	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-		if (!files[i].data)
-			continue;
-		if (zt_path_join(p, sizeof p, e, "%s/%s", dir, files[i].name) != 0)
-			return -ZT_EINVAL;
-		snprintf(tmp, sizeof tmp, "%s.new", p);
-		if (rename(tmp, p) != 0)
-			return zt_err_set(e, ZT_EIO, "cannot put %s in place: %s", p, strerror(errno));
-	}
-	return 0;
-}
-
 static int svid_fetch(int argc, char **argv)
 {
 	const char *sock = NULL, *out = NULL, *want = NULL, *watch = NULL, *cmd = NULL;
@@ -236,9 +206,8 @@ static int svid_fetch(int argc, char **argv)
 		{"exec", 1, 0, &cmd, NULL, NULL},
 		{NULL, 0, 0, NULL, NULL, NULL},
 	};
-	static const char *const hdrs[] = {"X-Zt-Workload", "true", NULL};
-	char *pos[1], url[PATH_MAX + 8], path[96], last[65] = "";
-	unsigned long long gen = 0;
+	char *pos[1], last[65] = "";
+	uint64_t gen = 0;
 	unsigned backoff = 0;
 	size_t npos;
 	zt_err e;
@@ -250,85 +219,34 @@ static int svid_fetch(int argc, char **argv)
 		return zt_cli_usage(USAGE_FETCH, "--socket and --out are required");
 	if (cmd && !watch)
 		return zt_cli_usage(USAGE_FETCH, "--exec goes with --watch");
-	snprintf(url, sizeof url, "unix:%s", sock);
-	zt_httpc_opts ho = {.url = url};
-	zt_httpc *c = zt_httpc_new(&ho, &e);
-
-	if (!c)
-		return zt_cli_fail(&e, "svid fetch", ZT_EXIT_USAGE);
-	if (zt_mkdir(out, 0700, &e) != 0) {
-		zt_httpc_free(c);
+	if (zt_mkdir(out, 0700, &e) != 0)
 		return zt_cli_fail(&e, "svid fetch", ZT_EXIT_FAIL);
-	}
 	signal(SIGPIPE, SIG_IGN);
 	for (int first = 1;; first = 0) {
-		zt_httpc_resp hr;
-		json_t *j = NULL;
+		zt_wl_answer ans;
+		const zt_wl_svid *pick = NULL;
 
-		if (first || !gen)
-			snprintf(path, sizeof path, "/v1/svids");
-		else
-			snprintf(path, sizeof path, "/v1/svids?since=%llu&timeout=300", gen);
-		r = zt_httpc_do(c, "GET", path, hdrs, NULL, 0, 330000, &hr, &e);
-		if (r == 0 && hr.status == 200)
-			j = json_loadb((const char *)hr.body.p, hr.body.len, 0, NULL);
-		if (r != 0 || hr.status != 200 || !j) {
-			if (r == 0) {
-				json_t *err = json_loadb((const char *)hr.body.p, hr.body.len, 0, NULL);
-				const char *m = json_string_value(json_object_get(json_object_get(err, "error"), "message"));
-
-				zt_err_set(&e, ZT_EIO, "the agent answered %d: %s", hr.status, m ? m : "");
-				json_decref(err);
-				zt_httpc_resp_free(&hr);
-			}
-			if (!watch) {
-				json_decref(j);
-				zt_httpc_free(c);
-				return zt_cli_fail(&e, "svid fetch", ZT_EXIT_FAIL);
-			}
-			/* keep what is on disk, and ask again a little later */
-			fprintf(stderr, "zt: svid fetch: %s; retrying\n", e.msg);
-			json_decref(j);
-			backoff = backoff ? (backoff * 2 > 30000 ? 30000 : backoff * 2) : 500;
-			usleep(backoff * 1000u);
-			gen = 0;
-			continue;
-		}
-		backoff = 0;
-		gen = (unsigned long long)json_integer_value(json_object_get(j, "generation"));
-		json_t *list = json_object_get(j, "svids"), *sv, *pick = NULL;
-		size_t i;
-
-		json_array_foreach(list, i, sv) {
-			const char *id = json_string_value(json_object_get(sv, "id"));
-
-			if (!pick && id && (!want || !strcmp(id, want)))
-				pick = sv;
-		}
-		if (!pick) {
-			zt_err_set(&e, ZT_ENOENT, "the agent gave no SVID%s%s", want ? " for " : "", want ? want : "");
-		} else {
-			const char *chain = json_string_value(json_object_get(pick, "chain"));
-			const char *key = json_string_value(json_object_get(pick, "key"));
-			const char *na = json_string_value(json_object_get(pick, "not_after"));
-			char mark[65] = "";
+		r = zt_workload_fetch(sock, gen, 300, -1, &ans, &e);
+		if (r == 0 && ans.status != 200)
+			r = zt_err_set(&e, ZT_EIO, "the agent answered %d: %s", ans.status, ans.message);
+		for (size_t i = 0; r == 0 && !pick && i < ans.n; i++)
+			if (!want || !strcmp(ans.svids[i].id, want))
+				pick = &ans.svids[i];
+		if (r == 0 && !pick)
+			r = zt_err_set(&e, ZT_ENOENT, "the agent gave no SVID%s%s", want ? " for " : "",
+				       want ? want : "");
+		if (r == 0) {
+			char mark[65];
 			uint8_t h[32];
 
-			if (chain) {
-				zt_sha256(chain, strlen(chain), h);
-				zt_hex(h, sizeof h, mark);
-			}
-			if (!chain || !key) {
-				zt_err_set(&e, ZT_EPARSE, "the agent's answer has no chain or key");
-				pick = NULL;
-			} else if (strcmp(mark, last)) {
-				if (write_svid(out, chain, key,
-					       json_string_value(json_object_get(j, "bundle")), &e) != 0) {
-					pick = NULL;
-				} else {
+			gen = ans.generation;
+			backoff = 0;
+			zt_sha256(pick->chain, strlen(pick->chain), h);
+			zt_hex(h, sizeof h, mark);
+			if (strcmp(mark, last)) {
+				if ((r = zt_workload_write(out, pick, ans.bundle, &e)) == 0) {
 					snprintf(last, sizeof last, "%s", mark);
-					printf("wrote %s (valid until %s) to %s\n",
-					       json_string_value(json_object_get(pick, "id")), na ? na : "?", out);
+					printf("wrote %s (valid until %s) to %s\n", pick->id, pick->not_after, out);
 					fflush(stdout);
 					if (cmd && !first) {
 						int st = system(cmd);
@@ -339,17 +257,19 @@ static int svid_fetch(int argc, char **argv)
 				}
 			}
 		}
-		zt_wipe(hr.body.p, hr.body.len);
-		zt_httpc_resp_free(&hr);
-		json_decref(j);
-		if (!pick && !watch) {
-			zt_httpc_free(c);
+		zt_wl_answer_free(&ans);
+		if (r != 0 && !watch)
 			return zt_cli_fail(&e, "svid fetch", ZT_EXIT_FAIL);
-		}
 		if (!watch)
 			break;
+		if (r != 0) {
+			/* keep what is on disk, and ask again a little later */
+			fprintf(stderr, "zt: svid fetch: %s; retrying\n", e.msg);
+			backoff = backoff ? (backoff * 2 > 30000 ? 30000 : backoff * 2) : 500;
+			usleep(backoff * 1000u);
+			gen = 0;
+		}
 	}
-	zt_httpc_free(c);
 	return ZT_EXIT_OK;
 }
 

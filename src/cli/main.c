@@ -32,6 +32,7 @@ static const struct {
 	{ "agent", zt_cmd_agent, "agent -c AGENT.yaml             the node agent: joins, holds SVIDs, serves the Workload API" },
 	{ "audit", zt_cmd_audit, "audit init|append|verify|...    the tamper-evident audit log (docs/audit.md)" },
 	{ "kek", zt_cmd_kek, "kek generate|seal|id             the key-encryption key that seals keys at rest" },
+	{ "dev", zt_cmd_dev, "dev                            the whole mesh here: server, agent, two services behind proxies" },
 	{ "demo", zt_cmd_demo, "demo                           a trust domain, two SVIDs, verified" },
 };
 
@@ -75,6 +76,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 2, argv + 2);
+	if (strcmp(argv[1], "dev-service") == 0) /* zt dev's demo service, not for users */
+		return zt_cmd_dev_service(argc - 2, argv + 2);
 	fprintf(stderr, "zt: unknown command \"%.100s\"\n\n", argv[1]);
 	usage(stderr);
 	return ZT_EXIT_USAGE;

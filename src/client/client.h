@@ -13,6 +13,9 @@
  * else ~/.config/zt/config.yaml when it exists), the way kubectl and vault
  * look for theirs.
  *
+ * It also speaks the agent's Workload API (below), for the proxy and
+ * zt svid fetch.
+ *
  * Depends on core, crypto, identity, net.
  */
 #ifndef ZT_CLIENT_H
@@ -85,5 +88,40 @@ void zt_api_disconnect(zt_api *a);
 
 /* Percent-encodes s for a path segment or query value into out; -1 if it does not fit. */
 int zt_api_escape(const char *s, char *out, size_t cap);
+
+/* ---- the agent's Workload API (docs/workload-api.md), over its Unix socket ---- */
+
+typedef struct zt_wl_svid {
+	char id[2049];
+	char *chain;          /* PEM: the SVID, then its signing CA */
+	char *key;            /* PEM (PKCS#8): a secret, wiped when freed */
+	char not_after[40];
+} zt_wl_svid;
+
+typedef struct zt_wl_answer {
+	int status;           /* the HTTP status: 200, or 403 (no entry), 503 (not yet)... */
+	char message[600];    /* the agent's error message when not 200 */
+	zt_wl_svid *svids;
+	size_t n;
+	char *bundle;         /* PEM */
+	uint64_t generation;
+} zt_wl_answer;
+
+/*
+ * GET /v1/svids from the agent at socket_path ("/run/zt/agent.sock"); with
+ * since > 0, waits (up to timeout_s) for the generation to pass it. 0 with
+ * *a filled for any HTTP status; negative when the agent cannot be reached
+ * or answers nonsense. cancel_fd (-1 for none) aborts a wait.
+ */
+int zt_workload_fetch(const char *socket_path, uint64_t since, int timeout_s, int cancel_fd,
+		      zt_wl_answer *a, zt_err *e) ZT_MUST_CHECK;
+void zt_wl_answer_free(zt_wl_answer *a);
+
+/*
+ * Writes dir/svid.key, dir/svid.pem and dir/bundle.pem (mode 0600), each
+ * beside its place first and renamed in, the key first.
+ */
+int zt_workload_write(const char *dir, const zt_wl_svid *s, const char *bundle,
+		      zt_err *e) ZT_MUST_CHECK;
 
 #endif

@@ -6,6 +6,7 @@
  * spec:
  *   trustDomain: example.org
  *   identity: {cert: svid.pem, key: svid.key, bundle: bundle.pem}
+ *             # or from the node agent: {agent: /run/zt/agent.sock, id: spiffe://...}
  *   policy: policies/            # needed by inbound listeners; or, from the control plane:
  *   policy: {server: "https://zt-server:8443", cache: /var/lib/zt/policy.json}
  *   limits: {maxConnections: 10000, maxConnectionsPerIdentity: 1000,
@@ -437,6 +438,7 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 	static const char *const tls_keys[] = { "minVersion", "resumption", NULL };
 	static const char *const admin_keys[] = { "listen", NULL };
 	static const char *const id_keys[] = { "cert", "key", "bundle", NULL };
+	static const char *const agent_keys[] = { "agent", "id", NULL };
 	static const char *const lim_keys[] = { "maxConnections", "maxConnectionsPerIdentity",
 						"handshakeTimeout", "connectTimeout", "drainTimeout",
 						"idleTimeout", "bufferBytes", NULL };
@@ -463,16 +465,33 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 		goto out;
 	snprintf(c->td, sizeof c->td, "%s", s);
 	id = json_object_get(spec, "identity");
-	if ((r = only_keys(id, id_keys, "spec.identity", e)) != 0 ||
-	    (r = zt_doc_get_str(id, "cert", &s, 1, "spec.identity", e)) != 0)
-		goto out;
-	snprintf(c->cert, sizeof c->cert, "%s", s);
-	if ((r = zt_doc_get_str(id, "key", &s, 1, "spec.identity", e)) != 0)
-		goto out;
-	snprintf(c->key, sizeof c->key, "%s", s);
-	if ((r = zt_doc_get_str(id, "bundle", &s, 1, "spec.identity", e)) != 0)
-		goto out;
-	snprintf(c->bundle, sizeof c->bundle, "%s", s);
+	if (json_is_object(id) && json_object_get(id, "agent")) {
+		/* from the node agent's Workload API (agentid.c); the files are ours */
+		if ((r = only_keys(id, agent_keys, "spec.identity", e)) != 0 ||
+		    (r = zt_doc_get_str(id, "agent", &s, 1, "spec.identity", e)) != 0)
+			goto out;
+		if (s[0] != '/' || strlen(s) >= sizeof c->agent_socket) {
+			r = zt_err_set(e, ZT_EINVAL, "spec.identity.agent must be the agent's socket, an absolute path");
+			goto out;
+		}
+		snprintf(c->agent_socket, sizeof c->agent_socket, "%s", s);
+		if ((r = zt_doc_get_str(id, "id", &s, 0, "spec.identity", e)) != 0)
+			goto out;
+		if (s && (r = zt_id_parse(s, strlen(s), &(zt_spiffe_id){0}, e)) != 0)
+			goto out;
+		snprintf(c->agent_id, sizeof c->agent_id, "%s", s ? s : "");
+	} else {
+		if ((r = only_keys(id, id_keys, "spec.identity", e)) != 0 ||
+		    (r = zt_doc_get_str(id, "cert", &s, 1, "spec.identity", e)) != 0)
+			goto out;
+		snprintf(c->cert, sizeof c->cert, "%s", s);
+		if ((r = zt_doc_get_str(id, "key", &s, 1, "spec.identity", e)) != 0)
+			goto out;
+		snprintf(c->key, sizeof c->key, "%s", s);
+		if ((r = zt_doc_get_str(id, "bundle", &s, 1, "spec.identity", e)) != 0)
+			goto out;
+		snprintf(c->bundle, sizeof c->bundle, "%s", s);
+	}
 	if ((r = policy_source(c, json_object_get(spec, "policy"), e)) != 0)
 		goto out;
 	lim = json_object_get(spec, "limits");

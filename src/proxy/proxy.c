@@ -364,6 +364,7 @@ zt_proxy *zt_proxy_new(const char *path, zt_err *e)
 	pthread_mutex_init(&px->install_mu, NULL);
 	px->admin_fd = -1;
 	px->watch_cancel = -1;
+	px->agent_cancel = -1;
 	for (size_t w = 0; w < PX_MAX_WORKERS; w++)
 		for (size_t i = 0; i < PX_MAX_LISTENERS; i++)
 			px->workers[w].lfd[i] = -1;
@@ -374,6 +375,8 @@ zt_proxy *zt_proxy_new(const char *path, zt_err *e)
 		px->cfg.listeners[i].px = px;
 		px->cfg.listeners[i].stats = &px->stats[i];
 	}
+	if (px_agentid_init(px, e) != 0)
+		goto fail;
 	px->id_sig = identity_sig(&px->cfg);
 	px->policy_sig = px->cfg.policy[0] ? path_sig(px->cfg.policy, 0) : 0;
 	if (!(st = state_load(px, e)))
@@ -420,6 +423,7 @@ void zt_proxy_free(zt_proxy *px)
 	if (!px)
 		return;
 	px_watch_stop(px);
+	px_agentid_stop(px);
 	px_health_stop(px);
 	for (size_t w = 0; w < PX_MAX_WORKERS; w++) {
 		close_listeners(&px->workers[w]);
@@ -769,6 +773,8 @@ int zt_proxy_run(zt_proxy *px, zt_err *e)
 	}
 	if (r == 0)
 		r = px_watch_start(px, e);
+	if (r == 0)
+		r = px_agentid_start(px, e);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	snprintf(n, sizeof n, "%zu", px->cfg.workers);
 	if (r == 0) {

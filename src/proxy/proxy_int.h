@@ -129,6 +129,8 @@ struct px_config {
 	char cert[PATH_MAX], key[PATH_MAX], bundle[PATH_MAX], policy[PATH_MAX];
 	char policy_server[512];      /* spec.policy.server: watched instead of files */
 	char policy_cache[PATH_MAX];  /* spec.policy.cache: the server's last answer */
+	char agent_socket[108];       /* spec.identity.agent: SVIDs from the node agent */
+	char agent_id[2049];          /* spec.identity.id: which one, when several match */
 	size_t max_conns, max_per_id, buffer_bytes;
 	int has_admin;
 	int allow_tls12; /* spec.tls.minVersion "1.2" */
@@ -233,6 +235,11 @@ struct zt_proxy {
 	int watch_started, watch_cancel;
 	_Atomic uint64_t policy_revision, policy_updates, policy_refused, policy_errors;
 	_Atomic int policy_connected;
+	/* the SVID from the node agent (agentid.c) */
+	char agent_dir[PATH_MAX];    /* private folder for its files, "" without an agent */
+	pthread_t agent_tid;
+	int agent_started, agent_cancel;
+	uint64_t agent_gen;
 };
 
 /* proxy.c: the snapshot in force, with a reference the caller drops */
@@ -249,6 +256,14 @@ zt_policy_snapshot *px_policy_from_answer(const json_t *answer, const char *orig
 zt_policy_snapshot *px_policy_cache_load(const char *path, uint64_t *revision, zt_err *e);
 int px_watch_start(zt_proxy *px, zt_err *e);
 void px_watch_stop(zt_proxy *px);
+
+/* ---- the SVID from the node agent (agentid.c) ---- */
+
+/* A private folder and the first SVID in it (waiting for the agent); sets cfg cert, key, bundle. */
+int px_agentid_init(zt_proxy *px, zt_err *e) ZT_MUST_CHECK;
+/* Rotations: rewrites the files, which the file watch reloads. */
+int px_agentid_start(zt_proxy *px, zt_err *e) ZT_MUST_CHECK;
+void px_agentid_stop(zt_proxy *px);
 
 /* proxy.c: a worker's connections are gone: it may be time to stop */
 void px_worker_idle(struct px_worker *w);
