@@ -292,6 +292,7 @@ static int serve_one(struct conn *c, zt_buf *in, const zt_peer_info *peer, int f
 	zt_http1_limits_default(&lim);
 	snprintf(q.remote, sizeof q.remote, "%s", c->remote);
 	q.peer_id = peer->id[0] ? peer->id : NULL;
+	q.peer_serial = peer->id[0] ? peer->serial : NULL;
 	if (c->cred_ok) {
 		q.has_cred = 1;
 		q.pid = c->cred.pid;
@@ -491,10 +492,12 @@ static void *conn_main(void *arg)
 			       why && *why ? why : zt_tls_error_text(), NULL);
 			goto out;
 		}
-		const char *id = zt_tls_peer_id(c->ssl);
+		const char *id = zt_tls_peer_id(c->ssl), *serial = zt_tls_peer_serial(c->ssl);
 
 		if (id)
 			snprintf(peer.id, sizeof peer.id, "%s", id);
+		if (id && serial)
+			snprintf(peer.serial, sizeof peer.serial, "%s", serial);
 	}
 	while (!atomic_load(&h->stopping) && serve_one(c, &in, &peer, first))
 		first = 0;

@@ -38,6 +38,7 @@ typedef struct zt_http_req {
 	const uint8_t *body;
 	size_t body_len;
 	const char *peer_id;    /* SPIFFE ID of a verified client certificate, or NULL */
+	const char *peer_serial; /* its serial number (hex), when peer_id is set */
 	char remote[64];        /* "ip:port" */
 	char request_id[129];  /* the client's X-Request-Id when valid, else a new UUID */
 	int has_cred;           /* Unix socket: the caller's process, as the kernel saw it at

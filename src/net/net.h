@@ -112,6 +112,7 @@ int zt_addr_parse(const char *s, int any_port, struct sockaddr_storage *ss, sock
 /* What a verified peer is, and until when that holds. */
 typedef struct zt_peer_info {
 	char id[2049];     /* its SPIFFE ID */
+	char serial[64];   /* its certificate's serial number (hex), "" if not filled */
 	int64_t not_after; /* the earliest expiry in its verified chain (seconds) */
 } zt_peer_info;
 
@@ -182,6 +183,8 @@ SSL_CTX *zt_tls_edge_ctx_new(X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key, z
  * until the next call).
  */
 const char *zt_tls_peer_id(const SSL *ssl);
+/* The verified peer certificate's serial (hex) as the verifier recorded it; "" after a resumption. */
+const char *zt_tls_peer_serial(const SSL *ssl);
 const char *zt_tls_peer_error(const SSL *ssl);
 
 /* Result of a non-blocking TLS step, for the loop. */

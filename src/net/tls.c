@@ -19,6 +19,7 @@
 
 struct verdict {
 	char peer_id[2049];
+	char serial[64];   /* the leaf's serial (hex), "" after a resumption */
 	char error[ZT_ERR_MSG_MAX + 64];
 	int ok;
 	int64_t not_after; /* when ok: the verified chain's earliest expiry */
@@ -118,6 +119,7 @@ static int verify_peer(X509_STORE_CTX *xs, void *unused)
 	zt_err_clear(&e);
 	if (cd && cd->verify(cd->arg, chain, &info, &e) == 0) {
 		snprintf(v->peer_id, sizeof v->peer_id, "%s", info.id);
+		snprintf(v->serial, sizeof v->serial, "%s", info.serial);
 		v->not_after = info.not_after;
 		v->ok = 1;
 		ok = 1;
@@ -422,6 +424,13 @@ const char *zt_tls_peer_id(const SSL *ssl)
 	const struct verdict *v = verdict_of(ssl);
 
 	return v && v->ok ? v->peer_id : NULL;
+}
+
+const char *zt_tls_peer_serial(const SSL *ssl)
+{
+	const struct verdict *v = verdict_of(ssl);
+
+	return v && v->ok ? v->serial : NULL;
 }
 
 const char *zt_tls_peer_error(const SSL *ssl)

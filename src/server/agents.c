@@ -31,17 +31,22 @@
 #define ENTRY_TTL_DEFAULT 3600
 #define ENTRY_TTL_MAX (24 * 3600)
 #define SELECTORS_MAX 16
-#define SELECTOR_MAX 4200
+#define SELECTOR_PATH_MAX 1024 /* 16 of them fit one audit entry */
+#define SELECTOR_MAX (SELECTOR_PATH_MAX + 16)
 
 /* ---- names and selectors ---- */
 
-/* A node name: 1-253 of a-z 0-9 - . , starting and ending with a letter or digit. */
+/*
+ * A node name: 1-63 of a-z 0-9 - . , starting and ending with a letter or
+ * digit (it is one segment of /v1/agents/NODE), and not a word those URLs
+ * use ("attest", "self").
+ */
 int srv_node_ok(const char *n)
 {
 	size_t len = strlen(n);
 
-	if (len == 0 || len > 253 || n[0] == '-' || n[0] == '.' || n[len - 1] == '-' ||
-	    n[len - 1] == '.' || strstr(n, ".."))
+	if (len == 0 || len > 63 || n[0] == '-' || n[0] == '.' || n[len - 1] == '-' ||
+	    n[len - 1] == '.' || strstr(n, "..") || !strcmp(n, "attest") || !strcmp(n, "self"))
 		return 0;
 	for (size_t i = 0; i < len; i++)
 		if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9') || n[i] == '-' ||
@@ -78,9 +83,15 @@ static int selector_ok(const char *v)
 {
 	if (!strncmp(v, "unix:uid:", 9) || !strncmp(v, "unix:gid:", 9))
 		return all_digits(v + 9, 10) && strtoull(v + 9, NULL, 10) <= 0xffffffffull;
-	if (!strncmp(v, "unix:path:", 10))
-		return v[10] == '/' && strlen(v + 10) < 4096 && !strstr(v + 10, "/../") &&
-		       !strstr(v + 10, "/./");
+	if (!strncmp(v, "unix:path:", 10)) {
+		/* a normalized absolute path: what readlink(/proc/PID/exe) can say */
+		const char *p = v + 10;
+		size_t n = strlen(p);
+
+		return p[0] == '/' && n > 1 && n <= SELECTOR_PATH_MAX && !strstr(p, "//") &&
+		       !strstr(p, "/../") && !strstr(p, "/./") && p[n - 1] != '/' &&
+		       !(n >= 3 && !strcmp(p + n - 3, "/..")) && !(n >= 2 && !strcmp(p + n - 2, "/."));
+	}
 	if (!strncmp(v, "unix:sha256:", 12)) {
 		if (strlen(v + 12) != 64)
 			return 0;
@@ -90,7 +101,7 @@ static int selector_ok(const char *v)
 		return 1;
 	}
 	if (!strncmp(v, "cgroup:", 7))
-		return v[7] == '/' && strlen(v + 7) < 4096;
+		return v[7] == '/' && strlen(v + 7) <= SELECTOR_PATH_MAX && !strstr(v + 7, "//");
 	return 0;
 }
 
@@ -165,7 +176,7 @@ static void join_tokens(srv *s, const zt_http_req *q, zt_http_resp *r, const cha
 	    (t && (!json_is_string(t) ||
 		   zt_duration_parse(json_string_value(t), JOIN_TTL_MAX, &ttl, NULL) != 0 || ttl < 10))) {
 		zt_http_resp_error(r, q, 400, "invalid",
-				   "a join token names its node (1-253 of a-z 0-9 - .) and may have "
+				   "a join token names its node (1-63 of a-z 0-9 - ., not attest or self) and may have "
 				   "a ttl (10s to 7d, 10m by default)");
 		json_decref(b);
 		return;
@@ -334,8 +345,8 @@ static void attest(srv *s, const zt_http_req *q, zt_http_resp *r)
 	/* the token is spent; the node is taken */
 	json_object_set_new(o.body, "used", json_true());
 	json_object_set_new(o.body, "used_ms", json_integer(zt_now_ms()));
-	json_t *ab = json_pack("{s:s,s:s,s:s,s:s}", "node", node, "id", sid, "serial", serial,
-			       "joined_with", id);
+	json_t *ab = json_pack("{s:s,s:s,s:s,s:[s],s:s}", "node", node, "id", sid, "serial", serial,
+			       "serials", serial, "joined_with", id);
 
 	if (zt_store_put(s->store, "jointoken", id, o.body, o.version, &v, &e) != 0 ||
 	    zt_store_put(s->store, "agent", node, ab, 0, &v, &e) != 0) {
@@ -368,14 +379,43 @@ out:
 	json_decref(b);
 }
 
-int srv_agent_alive(srv *s, const char *node)
+int srv_agent_ok(srv *s, const zt_http_req *q, const char *node, zt_object *out)
 {
 	zt_object o;
+	json_t *v;
+	size_t i;
+	int ok = 0;
 
-	if (zt_store_get(s->store, "agent", node, &o, NULL) != 0)
+	if (!q->peer_serial || !q->peer_serial[0] || zt_store_get(s->store, "agent", node, &o, NULL) != 0)
 		return 0;
-	zt_object_clear(&o);
-	return 1;
+	/* the certificate it presents is one this server gave it since it joined: an SVID of an
+	 * evicted agent stays refused when its node name joins again */
+	json_array_foreach(json_object_get(o.body, "serials"), i, v)
+		ok |= json_is_string(v) && !strcmp(json_string_value(v), q->peer_serial);
+	if (ok && out)
+		*out = o;
+	else
+		zt_object_clear(&o);
+	return ok;
+}
+
+int srv_agent_renewed(srv *s, const zt_http_req *q, const char *node, zt_object *agent,
+		      const char *serial, zt_err *e)
+{
+	json_t *body = json_deep_copy(agent->body);
+	uint64_t v;
+	int r;
+
+	if (!body)
+		return zt_err_set(e, ZT_ENOMEM, "out of memory");
+	/* the new certificate, and the one it was renewed with: its threads switch over */
+	json_object_set_new(body, "serial", json_string(serial));
+	json_object_set_new(body, "serials", json_pack("[s,s]", serial, q->peer_serial));
+	if ((r = zt_store_begin(s->store, e)) == 0 &&
+	    (r = zt_store_put(s->store, "agent", node, body, agent->version, &v, e)) != 0)
+		zt_store_rollback(s->store);
+	json_decref(body);
+	return r;
 }
 
 /* ---- entries ---- */
@@ -507,7 +547,7 @@ static void entries(srv *s, const zt_http_req *q, zt_http_resp *r, const char *p
 			   ttl < 60))) {
 			zt_http_resp_error(r, q, 400, "invalid",
 					   "an entry has an \"id\" (a workload SPIFFE ID), a \"node\" "
-					   "(1-253 of a-z 0-9 - .), \"selectors\" and maybe a \"ttl\" "
+					   "(1-63 of a-z 0-9 - .), \"selectors\" and maybe a \"ttl\" "
 					   "for its SVIDs (1m to 24h, 1h by default)");
 			json_decref(b);
 			return;
@@ -538,10 +578,11 @@ static void entries(srv *s, const zt_http_req *q, zt_http_resp *r, const char *p
 			return;
 		}
 		json_decref(body);
+		/* node points into b: the details first, then b goes */
+		json_t *det = json_pack("{s:s,s:s,s:o}", "id", id.str, "node", node, "selectors", sels);
+
 		json_decref(b);
-		if (srv_commit_audited(s, q, principal, "entry.create", name,
-				       json_pack("{s:s,s:s,s:o}", "id", id.str, "node", node,
-						 "selectors", sels), &e) != 0 ||
+		if (srv_commit_audited(s, q, principal, "entry.create", name, det, &e) != 0 ||
 		    zt_store_get(s->store, "entry", name, &o, &e) != 0) {
 			srv_fail(r, q, &e);
 			return;
@@ -585,8 +626,10 @@ static void entries(srv *s, const zt_http_req *q, zt_http_resp *r, const char *p
 		zt_http_resp_json(r, 200, json_pack("{s:s,s:I}", "name", seg[1], "deleted", (json_int_t)v));
 		return;
 	}
-	zt_http_resp_error(r, q, nseg <= 2 ? 405 : 404, nseg <= 2 ? "method" : "not-found",
-			   "entries: GET or POST /v1/entries, GET or DELETE /v1/entries/NAME");
+	int known = nseg == 1 || (nseg == 2 && strlen(seg[1]) == 32 && zt_store_name_ok(seg[1]));
+
+	zt_http_resp_error(r, q, known ? 405 : 404, known ? "method" : "not-found",
+			   "entries: GET or POST /v1/entries, GET or DELETE /v1/entries/NAME (32 hex)");
 }
 
 int64_t srv_entry_ttl(srv *s, const char *node, const char *id)
@@ -620,7 +663,7 @@ static void agent_entries(srv *s, const zt_http_req *q, zt_http_resp *r, const c
 	size_t n;
 	zt_err e;
 
-	if (!srv_agent_of(s, principal, node, sizeof node) || !srv_agent_alive(s, node)) {
+	if (!srv_agent_of(s, principal, node, sizeof node) || !srv_agent_ok(s, q, node, NULL)) {
 		srv_forbid(s, r, q, principal, "agent.entries", "self");
 		return;
 	}
@@ -633,7 +676,7 @@ static void agent_entries(srv *s, const zt_http_req *q, zt_http_resp *r, const c
 	srv_watch_wait(s, since, timeout);
 	uint64_t rev = zt_store_revision(s->store);
 
-	if (!srv_agent_alive(s, node)) {
+	if (!srv_agent_ok(s, q, node, NULL)) {
 		srv_forbid(s, r, q, principal, "agent.entries", "self");
 		return;
 	}
@@ -720,7 +763,11 @@ static void agents(srv *s, const zt_http_req *q, zt_http_resp *r, const char *pr
 		zt_http_resp_json(r, 200, json_pack("{s:s,s:I}", "node", seg[1], "evicted", (json_int_t)v));
 		return;
 	}
-	zt_http_resp_error(r, q, 404, "not-found", "no such resource: %s", q->path);
+	if (nseg == 1 || (nseg == 2 && srv_node_ok(seg[1])))
+		zt_http_resp_error(r, q, 405, "method",
+				   "agents: GET /v1/agents, GET or DELETE /v1/agents/NODE");
+	else
+		zt_http_resp_error(r, q, 404, "not-found", "no such resource: %s", q->path);
 }
 
 /* ---- the routes ---- */

@@ -20,6 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/bn.h>
+
 #include "crypto/crypto.h"
 #include "identity/identity.h"
 #include "net/net.h"
@@ -121,6 +123,13 @@ static int verify_client(void *arg, STACK_OF(X509) *chain, zt_peer_info *out, zt
 		return r;
 	snprintf(out->id, sizeof out->id, "%s", info.id.str);
 	out->not_after = info.chain_not_after;
+	/* the serial: an agent is known by the certificates it was last given (agents.c) */
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(sk_X509_value(chain, 0)), NULL);
+	char *hex = bn ? BN_bn2hex(bn) : NULL;
+
+	snprintf(out->serial, sizeof out->serial, "%s", hex ? hex : "");
+	OPENSSL_free(hex);
+	BN_free(bn);
 	return 0;
 }
 

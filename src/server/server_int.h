@@ -133,8 +133,19 @@ int srv_agents_route(srv *s, const zt_http_req *q, zt_http_resp *r, const char *
 int srv_node_ok(const char *n);
 /* 1 and the node in node when principal is an agent's ID spiffe://TD/zt/agent/NODE. */
 int srv_agent_of(srv *s, const char *principal, char *node, size_t cap);
-/* 1 when node has joined and was not evicted. */
-int srv_agent_alive(srv *s, const char *node);
+/*
+ * 1 when node has joined, was not evicted, and the caller presents a
+ * certificate the server gave that agent (q->peer_serial among its
+ * serials); *out (when not NULL) gets the agent object, caller clears.
+ */
+int srv_agent_ok(srv *s, const zt_http_req *q, const char *node, zt_object *out);
+/*
+ * Records serial as the agent's newest certificate (the one it presented
+ * stays good for the switch), inside a store transaction it leaves open:
+ * the caller commits it with its audit entry (srv_commit_audited).
+ */
+int srv_agent_renewed(srv *s, const zt_http_req *q, const char *node, zt_object *agent,
+		      const char *serial, zt_err *e) ZT_MUST_CHECK;
 /* The SVID life an entry gives id on node (the longest of its entries), 0 if none. */
 int64_t srv_entry_ttl(srv *s, const char *node, const char *id);
 

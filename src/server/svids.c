@@ -64,6 +64,7 @@ void srv_svids(srv *s, const zt_http_req *q, zt_http_resp *r, const char *princi
 	char svc[ZT_STORE_NAME_MAX + 80];
 	zt_spiffe_id id;
 	zt_pubkey *pub = NULL;
+	zt_object agent = {0};
 	zt_buf der, pem;
 	int64_t ttl = ZT_SVID_TTL_DEFAULT;
 	json_t *b;
@@ -112,16 +113,18 @@ void srv_svids(srv *s, const zt_http_req *q, zt_http_resp *r, const char *princi
 		goto out;
 	}
 	char node[256];
+	int self_renewal = 0;
 
 	if (mtls && srv_agent_of(s, principal, node, sizeof node)) {
 		/* an agent: its own SVID, and those its node's entries name, while it is not evicted */
 		int64_t cap = 0;
 
-		if (!srv_agent_alive(s, node) ||
+		if (!srv_agent_ok(s, q, node, &agent) ||
 		    (strcmp(id.str, principal) && (cap = srv_entry_ttl(s, node, id.str)) <= 0)) {
 			srv_forbid(s, r, q, principal, "svid.issue", id.str);
 			goto out;
 		}
+		self_renewal = !strcmp(id.str, principal);
 		if (cap > 0 && ttl > cap)
 			ttl = cap;
 		if (cap > 0 && !t)
@@ -175,7 +178,18 @@ void srv_svids(srv *s, const zt_http_req *q, zt_http_resp *r, const char *princi
 	zt_audit_time_format(na * 1000, nas);
 	json_t *det = json_pack("{s:s,s:s,s:s}", "id", id.str, "serial", serial, "not_after", nas);
 
-	if (srv_audit(s, q, principal, "svid.issue", id.str, "allow", det, &e) != 0) {
+	if (self_renewal) {
+		/* the agent is known by its new certificate from now on, with the change audited */
+		if (srv_agent_renewed(s, q, node, &agent, serial, &e) != 0) {
+			json_decref(det);
+			srv_fail(r, q, &e);
+			goto out;
+		}
+		if (srv_commit_audited(s, q, principal, "svid.issue", id.str, det, &e) != 0) {
+			srv_fail(r, q, &e);
+			goto out;
+		}
+	} else if (srv_audit(s, q, principal, "svid.issue", id.str, "allow", det, &e) != 0) {
 		srv_fail(r, q, &e);
 		goto out;
 	}
@@ -192,6 +206,7 @@ void srv_svids(srv *s, const zt_http_req *q, zt_http_resp *r, const char *princi
 					    pem.len, "bundle", (const char *)bpem.p, bpem.len));
 	zt_buf_free(&bpem, 0);
 out:
+	zt_object_clear(&agent);
 	zt_pubkey_free(pub);
 	zt_buf_free(&der, 0);
 	zt_buf_free(&pem, 0);
