@@ -38,7 +38,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
 
-.PHONY: all run test unit unit-bins e2e asan fuzz bench bench-proxy bench-audit bench-server deps depcheck clean
+.PHONY: all run test unit unit-bins e2e asan fuzz bench bench-proxy bench-audit bench-server bench-issue deps depcheck clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/zt
@@ -108,6 +108,9 @@ build/bench_store: bench/bench_store.c $(BUILD)/libzt.a
 build/bench_audit: bench/bench_audit.c $(BUILD)/libzt.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libzt.a $(LIBS)
 
+build/bench_issue: bench/bench_issue.c $(BUILD)/libzt.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libzt.a $(LIBS)
+
 build/bench_server: bench/bench_server.c $(BUILD)/libzt.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libzt.a $(LIBS)
 
@@ -128,6 +131,10 @@ bench-audit: build/bench_audit build/zt
 # the control plane: authenticated reads, policy writes, policy to 100 watchers
 bench-server: build/bench_server build/zt
 	@bench/run-server.sh
+
+# SVID issuance through the server, as many agents ask for it
+bench-issue: build/bench_issue build/zt
+	@bench/run-issue.sh
 
 clean:
 	rm -rf build build-asan build-fuzz

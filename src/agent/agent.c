@@ -391,19 +391,156 @@ static int chain_times(const char *pem, int64_t *nb, int64_t *na)
  * Returns the milliseconds until the next one is due (at most a second
  * when something failed).
  */
+/* Puts a new SVID for entry name in place (takes chain and key). 0, or -1 out of memory. */
+static int install(struct ag *a, const char *name, const char *id, char *chain, char *key,
+		   int64_t nb, int64_t na)
+{
+	struct ag_svid ns = {.chain_pem = chain, .key_pem = key, .not_before = nb, .not_after = na};
+	size_t k;
+
+	snprintf(ns.entry, sizeof ns.entry, "%s", name);
+	snprintf(ns.id, sizeof ns.id, "%s", id);
+	pthread_mutex_lock(&a->mu);
+	for (k = 0; k < a->nsvids && strcmp(a->svids[k].entry, name); k++)
+		;
+	if (k == a->nsvids) {
+		struct ag_svid *grown = realloc(a->svids, (a->nsvids + 1) * sizeof *grown);
+
+		if (!grown) {
+			pthread_mutex_unlock(&a->mu);
+			svid_clear(&ns);
+			return -1;
+		}
+		a->svids = grown;
+		memset(&a->svids[a->nsvids++], 0, sizeof *grown);
+	}
+	svid_clear(&a->svids[k]);
+	a->svids[k] = ns;
+	a->issued++;
+	a->gen++;
+	pthread_cond_broadcast(&a->changed);
+	pthread_mutex_unlock(&a->mu);
+	return 0;
+}
+
+#define BATCH 100
+
+struct due {
+	const char *name, *id;
+	int have;
+};
+
+/*
+ * New SVIDs for up to BATCH due entries in one request
+ * (POST /v1/svids/batch): a key made here for each. Returns how many
+ * failed; *soonest the seconds until the first new one is due.
+ */
+static int issue_batch(struct ag *a, zt_api *api, const struct due *d, size_t n, int64_t now,
+		       int64_t *soonest)
+{
+	EVP_PKEY *keys[BATCH] = {0};
+	json_t *reqs = json_array();
+	zt_api_resp r = {0};
+	int failed = 0;
+	zt_err e;
+
+	for (size_t i = 0; i < n; i++) {
+		zt_buf csr;
+
+		zt_buf_init(&csr, 1u << 16);
+		if (!(keys[i] = new_key(&csr, &e))) {
+			zt_buf_free(&csr, 0);
+			failed = (int)n;
+			goto out;
+		}
+		json_array_append_new(reqs, json_pack("{s:s,s:s}", "id", d[i].id, "csr", (const char *)csr.p));
+		zt_buf_free(&csr, 0);
+	}
+	json_t *body = json_pack("{s:O}", "requests", reqs);
+	int rc = zt_api_call(api, "POST", "/v1/svids/batch", body, NULL, 60000, &r, &e);
+	json_t *list = json_object_get(r.json, "svids");
+
+	json_decref(body);
+	if (rc == 0 && (r.status != 200 || json_array_size(list) != n))
+		rc = zt_err_set(&e, ZT_EIO, "the server answered %d: %s", r.status, zt_api_resp_message(&r));
+	if (rc != 0) {
+		zt_log(ZT_LOG_WARN, "issuing SVIDs failed; those held are served until they expire, retrying",
+		       "error", e.msg, NULL);
+		failed = (int)n;
+		goto out;
+	}
+	const char *bundle = json_string_value(json_object_get(r.json, "bundle"));
+
+	pthread_mutex_lock(&a->mu);
+	if (bundle && (!a->bundle_pem || strcmp(a->bundle_pem, bundle))) {
+		free(a->bundle_pem);
+		a->bundle_pem = strdup(bundle);
+		a->gen++;
+	}
+	pthread_mutex_unlock(&a->mu);
+	for (size_t i = 0; i < n; i++) {
+		json_t *it = json_array_get(list, i);
+		const char *chain = json_string_value(json_object_get(it, "chain"));
+		const char *why = json_string_value(json_object_get(json_object_get(it, "error"), "message"));
+		int64_t nb, na;
+		zt_buf kp;
+		char *key = NULL, *ch = NULL;
+
+		zt_buf_init(&kp, 1u << 16);
+		if (!chain || chain_times(chain, &nb, &na) != 0 || zt_key_to_pem(keys[i], &kp, &e) != 0 ||
+		    !(key = strndup((const char *)kp.p, kp.len)) || !(ch = strdup(chain)) ||
+		    install(a, d[i].name, d[i].id, ch, key, nb, na) != 0) {
+			failed++;
+			zt_log(ZT_LOG_WARN, d[i].have ? "renewing an SVID failed; the current one is served until it expires"
+						      : "issuing an SVID failed; retrying",
+			       "id", d[i].id, "error", why ? why : "the answer holds no certificate", NULL);
+			if (key && !ch) {
+				zt_wipe(key, strlen(key));
+				free(key);
+			}
+		} else {
+			zt_log(ZT_LOG_INFO, d[i].have ? "SVID renewed" : "SVID issued", "id", d[i].id, NULL);
+			if (nb + (na - nb) / 2 - now < *soonest)
+				*soonest = nb + (na - nb) / 2 - now;
+		}
+		zt_buf_free(&kp, 1);
+	}
+out:
+	if (failed) {
+		pthread_mutex_lock(&a->mu);
+		a->renew_failures += (uint64_t)failed;
+		pthread_mutex_unlock(&a->mu);
+	}
+	for (size_t i = 0; i < n; i++)
+		EVP_PKEY_free(keys[i]);
+	json_decref(reqs);
+	zt_api_resp_free(&r);
+	return failed;
+}
+
+/*
+ * One pass: every entry of the node has an SVID past no more than half its
+ * life (those due go to the server in batches); SVIDs of entries that are
+ * gone, and expired ones, are dropped. Returns the milliseconds until the
+ * next one is due (a second when something failed).
+ */
 static int manage_pass(struct ag *a, zt_api *api)
 {
 	int64_t now = zt_now(), next = 60;
 	int failed = 0;
-	zt_err e;
 
 	pthread_mutex_lock(&a->mu);
 	json_t *entries = json_incref(a->entries);
 	pthread_mutex_unlock(&a->mu);
 
-	size_t i;
+	size_t i, ndue = 0;
 	json_t *en;
+	struct due *due = calloc(json_array_size(entries) + 1, sizeof *due);
 
+	if (!due) {
+		json_decref(entries);
+		return 1000;
+	}
 	json_array_foreach(entries, i, en) {
 		const char *name = json_string_value(json_object_get(en, "name"));
 		const char *id = json_string_value(json_object_get(en, "id"));
@@ -420,62 +557,18 @@ static int manage_pass(struct ag *a, zt_api *api)
 				na = a->svids[k].not_after;
 			}
 		pthread_mutex_unlock(&a->mu);
-		int64_t due = nb + (na - nb) / 2;
+		int64_t when = nb + (na - nb) / 2;
 
-		if (have && now < due) {
-			if (due - now < next)
-				next = due - now;
+		if (have && now < when) {
+			if (when - now < next)
+				next = when - now;
 			continue;
 		}
-		char *key = NULL, *chain = NULL;
-
-		if (issue(a, api, id, NULL, &key, &chain, &e) != 0 || chain_times(chain, &nb, &na) != 0) {
-			failed = 1;
-			pthread_mutex_lock(&a->mu);
-			a->renew_failures++;
-			pthread_mutex_unlock(&a->mu);
-			zt_log(ZT_LOG_WARN, have ? "renewing an SVID failed; the current one is served until it expires"
-						 : "issuing an SVID failed; retrying",
-			       "id", id, "error", e.msg, NULL);
-			if (key)
-				zt_wipe(key, strlen(key));
-			free(key);
-			free(chain);
-			continue;
-		}
-		struct ag_svid ns = {.chain_pem = chain, .key_pem = key, .not_before = nb, .not_after = na};
-
-		snprintf(ns.entry, sizeof ns.entry, "%s", name);
-		snprintf(ns.id, sizeof ns.id, "%s", id);
-		pthread_mutex_lock(&a->mu);
-		size_t k;
-
-		for (k = 0; k < a->nsvids && strcmp(a->svids[k].entry, name); k++)
-			;
-		if (k == a->nsvids) {
-			struct ag_svid *grown = realloc(a->svids, (a->nsvids + 1) * sizeof *grown);
-
-			if (!grown) {
-				pthread_mutex_unlock(&a->mu);
-				svid_clear(&ns);
-				failed = 1;
-				continue;
-			}
-			a->svids = grown;
-			memset(&a->svids[a->nsvids++], 0, sizeof *grown);
-		}
-		svid_clear(&a->svids[k]);
-		a->svids[k] = ns;
-		a->issued++;
-		a->gen++;
-		pthread_cond_broadcast(&a->changed);
-		pthread_mutex_unlock(&a->mu);
-		zt_log(ZT_LOG_INFO, have ? "SVID renewed" : "SVID issued", "id", id, NULL);
-		int64_t d = nb + (na - nb) / 2 - now;
-
-		if (d < next)
-			next = d;
+		due[ndue++] = (struct due){name, id, have};
 	}
+	for (size_t off = 0; off < ndue; off += BATCH)
+		failed += issue_batch(a, api, due + off, ndue - off < BATCH ? ndue - off : BATCH, now, &next);
+	free(due);
 	/* drop what no entry names any more, and what expired */
 	pthread_mutex_lock(&a->mu);
 	for (size_t k = 0; k < a->nsvids;) {

@@ -632,24 +632,133 @@ static void entries(srv *s, const zt_http_req *q, zt_http_resp *r, const char *p
 			   "entries: GET or POST /v1/entries, GET or DELETE /v1/entries/NAME (32 hex)");
 }
 
-int64_t srv_entry_ttl(srv *s, const char *node, const char *id)
+/*
+ * The entries as (node, id, ttl), parsed once per store revision: every
+ * SVID an agent asks for is checked against them, and parsing every
+ * entry's JSON per request was most of an issue's cost. As with role
+ * bindings, nothing read inside a transaction is kept.
+ */
+struct entry_key {
+	char *node, *id;
+	int64_t ttl;
+};
+
+static pthread_mutex_t entries_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct entry_key *entries_cache;
+static size_t entries_n;
+static uint64_t entries_rev;
+static const srv *entries_owner;
+
+static void entry_keys_free(struct entry_key *k, size_t n)
 {
-	zt_object *list;
-	size_t n;
+	for (size_t i = 0; i < n; i++) {
+		free(k[i].node);
+		free(k[i].id);
+	}
+	free(k);
+}
+
+static int entry_keys_load(srv *s, struct entry_key **out, size_t *nout)
+{
+	char after[ZT_STORE_NAME_MAX + 1] = "";
+	struct entry_key *k = NULL;
+	size_t nk = 0;
+
+	for (;;) {
+		zt_object *list;
+		size_t n;
+
+		if (zt_store_list(s->store, "entry", "", after, ZT_STORE_LIST_MAX, &list, &n, NULL) != 0) {
+			entry_keys_free(k, nk);
+			return -1;
+		}
+		struct entry_key *grown = realloc(k, (nk + n + 1) * sizeof *k);
+
+		if (!grown) {
+			zt_objects_free(list, n);
+			entry_keys_free(k, nk);
+			return -1;
+		}
+		k = grown;
+		for (size_t i = 0; i < n; i++) {
+			const char *en = json_string_value(json_object_get(list[i].body, "node"));
+			const char *ei = json_string_value(json_object_get(list[i].body, "id"));
+
+			if (!en || !ei)
+				continue;
+			k[nk] = (struct entry_key){strdup(en), strdup(ei),
+						   json_integer_value(json_object_get(list[i].body, "ttl"))};
+			nk++;
+			if (!k[nk - 1].node || !k[nk - 1].id) {
+				zt_objects_free(list, n);
+				entry_keys_free(k, nk);
+				return -1;
+			}
+		}
+		if (n < ZT_STORE_LIST_MAX) {
+			zt_objects_free(list, n);
+			break;
+		}
+		snprintf(after, sizeof after, "%s", list[n - 1].name);
+		zt_objects_free(list, n);
+	}
+	*out = k;
+	*nout = nk;
+	return 0;
+}
+
+static int64_t ttl_in(const struct entry_key *k, size_t n, const char *node, const char *id)
+{
 	int64_t ttl = 0;
 
-	if (zt_store_list(s->store, "entry", "", "", ZT_STORE_LIST_MAX, &list, &n, NULL) != 0)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		const char *en = json_string_value(json_object_get(list[i].body, "node"));
-		const char *ei = json_string_value(json_object_get(list[i].body, "id"));
-		int64_t t = json_integer_value(json_object_get(list[i].body, "ttl"));
-
-		if (en && ei && !strcmp(en, node) && !strcmp(ei, id) && t > ttl)
-			ttl = t;
-	}
-	zt_objects_free(list, n);
+	for (size_t i = 0; i < n; i++)
+		if (k[i].ttl > ttl && !strcmp(k[i].node, node) && !strcmp(k[i].id, id))
+			ttl = k[i].ttl;
 	return ttl;
+}
+
+int64_t srv_entry_ttl(srv *s, const char *node, const char *id)
+{
+	int in_tx = zt_store_in_transaction(s->store);
+	uint64_t rev = zt_store_revision(s->store);
+	struct entry_key *k;
+	size_t n;
+	int64_t ttl;
+
+	if (!in_tx) {
+		pthread_mutex_lock(&entries_mu);
+		if (entries_cache && entries_owner == s && entries_rev == rev) {
+			ttl = ttl_in(entries_cache, entries_n, node, id);
+			pthread_mutex_unlock(&entries_mu);
+			return ttl;
+		}
+		pthread_mutex_unlock(&entries_mu);
+	}
+	if (entry_keys_load(s, &k, &n) != 0)
+		return 0;
+	ttl = ttl_in(k, n, node, id);
+	pthread_mutex_lock(&entries_mu);
+	if (!in_tx && (!entries_cache || entries_owner != s || entries_rev < rev)) {
+		entry_keys_free(entries_cache, entries_n);
+		entries_cache = k;
+		entries_n = n;
+		entries_rev = rev;
+		entries_owner = s;
+		k = NULL;
+	}
+	pthread_mutex_unlock(&entries_mu);
+	entry_keys_free(k, k ? n : 0);
+	return ttl;
+}
+
+void srv_entries_free(void)
+{
+	pthread_mutex_lock(&entries_mu);
+	entry_keys_free(entries_cache, entries_n);
+	entries_cache = NULL;
+	entries_n = 0;
+	entries_owner = NULL;
+	pthread_mutex_unlock(&entries_mu);
 }
 
 /* ---- agents ---- */

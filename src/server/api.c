@@ -26,11 +26,20 @@ static const struct level {
 int srv_audit(srv *s, const zt_http_req *q, const char *principal, const char *action,
 	      const char *target, const char *decision, json_t *details, zt_err *e)
 {
+	uint64_t index;
+	int r = srv_audit_submit(s, q, principal, action, target, decision, details, &index, e);
+
+	return r ? r : zt_audit_wait(s->audit, index, e);
+}
+
+int srv_audit_submit(srv *s, const zt_http_req *q, const char *principal, const char *action,
+		     const char *target, const char *decision, json_t *details, uint64_t *index,
+		     zt_err *e)
+{
 	json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:s}", "actor", principal[0] ? principal : "anonymous",
 			       "action", action, "target", target[0] ? target : "/", "decision",
 			       decision, "request_id", q->request_id);
 	zt_buf entry;
-	uint64_t index;
 	int r;
 
 	if (!ev) {
@@ -42,7 +51,7 @@ int srv_audit(srv *s, const zt_http_req *q, const char *principal, const char *a
 	zt_buf_init(&entry, ZT_AUDIT_ENTRY_MAX + 1);
 	r = zt_audit_entry_build(ev, zt_audit_hmac_key(s->audit), zt_now_ms(), &entry, e);
 	if (r == 0)
-		r = zt_audit_append(s->audit, (const char *)entry.p, entry.len, &index, e);
+		r = zt_audit_submit(s->audit, (const char *)entry.p, entry.len, index, e);
 	json_decref(ev);
 	zt_buf_free(&entry, 0);
 	return r;

@@ -514,6 +514,7 @@ out:
 	pthread_mutex_destroy(&s->fail_mu);
 	pthread_mutex_destroy(&s->ca_mu);
 	srv_bindings_free(s);
+	srv_entries_free();
 	pthread_mutex_destroy(&s->rb_mu);
 	pthread_mutex_destroy(&s->bundle_mu);
 	pthread_mutex_destroy(&s->watch_mu);

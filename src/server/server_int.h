@@ -116,6 +116,10 @@ void srv_changed(srv *s);
  */
 int srv_audit(srv *s, const zt_http_req *q, const char *principal, const char *action,
 	      const char *target, const char *decision, json_t *details, zt_err *e) ZT_MUST_CHECK;
+/* As srv_audit without waiting: *index is durable once zt_audit_wait(s->audit, index) returns. */
+int srv_audit_submit(srv *s, const zt_http_req *q, const char *principal, const char *action,
+		     const char *target, const char *decision, json_t *details, uint64_t *index,
+		     zt_err *e) ZT_MUST_CHECK;
 
 /* ---- svids.c: POST /v1/svids, certificates for workloads ---- */
 
@@ -148,5 +152,7 @@ int srv_agent_renewed(srv *s, const zt_http_req *q, const char *node, zt_object 
 		      const char *serial, zt_err *e) ZT_MUST_CHECK;
 /* The SVID life an entry gives id on node (the longest of its entries), 0 if none. */
 int64_t srv_entry_ttl(srv *s, const char *node, const char *id);
+/* Frees the parsed entries kept for srv_entry_ttl (at shutdown). */
+void srv_entries_free(void);
 
 #endif

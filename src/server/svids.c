@@ -57,6 +57,151 @@ static int service_of(srv *s, const zt_http_req *q, zt_http_resp *r, const zt_sp
 	return 0;
 }
 
+/* Signs one SVID: the chain as PEM into pem, the leaf's serial and expiry. */
+static int sign(srv *s, const zt_spiffe_id *id, const zt_pubkey *pub, int64_t ttl, zt_buf *pem,
+		char serial[64], char nas[32], zt_err *e)
+{
+	zt_issue_opts io = {.ttl = ttl};
+	zt_buf der;
+	int rc;
+
+	zt_buf_init(&der, 1u << 16);
+	pthread_mutex_lock(&s->ca_mu);
+	rc = zt_ca_issue(s->ca, id, pub, &io, &der, e);
+	pthread_mutex_unlock(&s->ca_mu);
+	if (rc == 0 && (rc = zt_der_certs_to_pem(der.p, der.len, pem, e)) == 0) {
+		const unsigned char *p = der.p;
+		X509 *leaf = d2i_X509(NULL, &p, (long)der.len);
+		BIGNUM *bn = leaf ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), NULL) : NULL;
+		char *hex = bn ? BN_bn2hex(bn) : NULL;
+		int64_t nb, na;
+
+		if (hex && zt_cert_times(leaf, &nb, &na) == 0) {
+			snprintf(serial, 64, "%s", hex);
+			zt_audit_time_format(na * 1000, nas);
+		} else {
+			rc = zt_err_set(e, ZT_ECRYPTO, "the issued certificate could not be read back");
+		}
+		OPENSSL_free(hex);
+		BN_free(bn);
+		X509_free(leaf);
+	}
+	zt_buf_free(&der, 0);
+	return rc;
+}
+
+#define BATCH_MAX 100
+
+static json_t *item_error(const char *id, int status, const char *code, const char *msg)
+{
+	return json_pack("{s:s,s:{s:i,s:s,s:s}}", "id", id ? id : "", "error", "status", status, "code",
+			 code, "message", msg);
+}
+
+/*
+ * POST /v1/svids/batch: an agent's SVIDs for its node's entries, up to 100
+ * at once ({"requests": [{"id", "csr"}, ...]}), each checked and signed as
+ * a single request would be, and their audit entries made durable together
+ * (one group commit instead of one per SVID). The answer lists a result
+ * per request, in order: an SVID or an error. An agent renews its own SVID
+ * with a single request.
+ */
+static void batch(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal)
+{
+	static const char *const members[] = {"requests", NULL};
+	char node[256];
+	uint64_t last = 0;
+	int any = 0;
+	json_t *b, *out, *item;
+	size_t i;
+	zt_err e;
+
+	if (!srv_agent_of(s, principal, node, sizeof node) || !srv_agent_ok(s, q, node, NULL)) {
+		srv_forbid(s, r, q, principal, "svid.batch", principal);
+		return;
+	}
+	if (!(b = srv_body_object(q, r, members)))
+		return;
+	json_t *reqs = json_object_get(b, "requests");
+
+	if (!json_is_array(reqs) || json_array_size(reqs) == 0 || json_array_size(reqs) > BATCH_MAX) {
+		zt_http_resp_error(r, q, 400, "invalid", "send {\"requests\": [{\"id\", \"csr\"}, ...]}, 1 to %d",
+				   BATCH_MAX);
+		json_decref(b);
+		return;
+	}
+	out = json_array();
+	json_array_foreach(reqs, i, item) {
+		const char *want = json_string_value(json_object_get(item, "id"));
+		const char *csr = json_string_value(json_object_get(item, "csr"));
+		zt_spiffe_id id;
+		zt_pubkey *pub = NULL;
+		int64_t ttl;
+		uint64_t idx;
+		char serial[64], nas[32];
+		zt_buf pem;
+
+		if (!json_is_object(item) || !want || !csr || json_object_size(item) != 2 ||
+		    json_string_length(json_object_get(item, "csr")) > CSR_MAX ||
+		    zt_id_parse(want, strlen(want), &id, &e) != 0) {
+			json_array_append_new(out, item_error(want, 400, "invalid",
+							      "a request is {\"id\": a workload ID, \"csr\": PKCS#10 PEM}"));
+			continue;
+		}
+		/* only what an entry of this node names; the agent's own ID goes single */
+		if ((ttl = srv_entry_ttl(s, node, id.str)) <= 0) {
+			if (srv_audit_submit(s, q, principal, "svid.issue", id.str, "deny", NULL, &idx, &e) != 0) {
+				json_array_append_new(out, item_error(id.str, 503, "unavailable", e.msg));
+				continue;
+			}
+			last = idx;
+			any = 1;
+			s->denials++;
+			json_array_append_new(out, item_error(id.str, 403, "forbidden",
+							      "no entry of this node names this ID"));
+			continue;
+		}
+		if (!(pub = zt_csr_parse((const uint8_t *)csr, strlen(csr), &e))) {
+			json_array_append_new(out, item_error(id.str, 400, "invalid", e.msg));
+			continue;
+		}
+		zt_buf_init(&pem, 1u << 16);
+		if (sign(s, &id, pub, ttl, &pem, serial, nas, &e) != 0 ||
+		    srv_audit_submit(s, q, principal, "svid.issue", id.str, "allow",
+				     json_pack("{s:s,s:s,s:s}", "id", id.str, "serial", serial,
+					       "not_after", nas), &idx, &e) != 0) {
+			json_array_append_new(out, item_error(id.str, 503, "unavailable", e.msg));
+		} else {
+			last = idx;
+			any = 1;
+			json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:s%}", "id", id.str, "serial",
+							     serial, "not_after", nas, "chain",
+							     (const char *)pem.p, pem.len));
+		}
+		zt_buf_free(&pem, 0);
+		zt_pubkey_free(pub);
+	}
+	json_decref(b);
+	/* nothing leaves before what it records is durable: a failed log fails the batch */
+	if (any && zt_audit_wait(s->audit, last, &e) != 0) {
+		json_decref(out);
+		srv_fail(r, q, &e);
+		return;
+	}
+	zt_buf bpem;
+
+	zt_buf_init(&bpem, 1u << 20);
+	if (srv_bundle_pem(s, &bpem) != 0) {
+		json_decref(out);
+		zt_buf_free(&bpem, 0);
+		zt_http_resp_error(r, q, 500, "internal", "out of memory");
+		return;
+	}
+	zt_http_resp_json(r, 200, json_pack("{s:o,s:s%}", "svids", out, "bundle", (const char *)bpem.p,
+					    bpem.len));
+	zt_buf_free(&bpem, 0);
+}
+
 void srv_svids(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
 	       char seg[][64], int nseg)
 {
@@ -70,7 +215,13 @@ void srv_svids(srv *s, const zt_http_req *q, zt_http_resp *r, const char *princi
 	json_t *b;
 	zt_err e;
 
-	(void)seg;
+	if (nseg == 2 && !strcmp(seg[1], "batch")) {
+		if (strcmp(q->method, "POST"))
+			zt_http_resp_error(r, q, 405, "method", "POST requests to /v1/svids/batch");
+		else
+			batch(s, q, r, principal);
+		return;
+	}
 	if (nseg != 1) {
 		zt_http_resp_error(r, q, 404, "not-found", "no such resource: %s", q->path);
 		return;
