@@ -139,4 +139,6 @@ bench-issue: build/bench_issue build/zt
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+# the unit tests' objects too: a header they include changes the structs they share
+UNIT_OBJ := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.o) $(BUILD)/tests/unit/testutil.o
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)

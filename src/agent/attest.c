@@ -24,6 +24,7 @@
 #include "crypto/crypto.h"
 
 #define EXE_MAX ((uint64_t)4 << 30) /* an executable larger than 4 GiB is not hashed */
+#define CGROUP_FILE_MAX (64u << 10)
 
 /* A small file of /proc as text. */
 static int read_proc(const char *path, char *buf, size_t cap)
@@ -57,6 +58,8 @@ static int start_time(const char *proc, pid_t pid, uint64_t *out)
 	if (read_proc(path, buf, sizeof buf) != 0 || !(p = strrchr(buf, ')')))
 		return -1;
 	/* after ") " come fields 3..: state is 3, starttime is 22 */
+	if (p[1] != ' ')
+		return -1;
 	p += 2;
 	for (int field = 3; field < 22; field++) {
 		p = strchr(p, ' ');
@@ -138,7 +141,7 @@ static int exe_digest(const char *proc, pid_t pid, char out[65], zt_err *e)
 int ag_facts_of(const char *proc, pid_t pid, unsigned uid, unsigned gid, struct ag_facts *f,
 		zt_err *e)
 {
-	char path[PATH_MAX], buf[8192];
+	char path[PATH_MAX];
 	uint64_t again;
 	unsigned puid;
 	ssize_t n;
@@ -157,19 +160,22 @@ int ag_facts_of(const char *proc, pid_t pid, unsigned uid, unsigned gid, struct 
 	if (exe_digest(proc, pid, f->sha256, e) != 0)
 		f->sha256[0] = '\0'; /* unix:sha256 selectors then fail; the others may still match */
 	snprintf(path, sizeof path, "%s/%d/cgroup", proc, (int)pid);
-	if (read_proc(path, buf, sizeof buf) == 0) {
-		/* cgroup v2: the one line "0::/path" */
-		const char *l = strstr(buf, "0::");
+	char *cg = malloc(CGROUP_FILE_MAX);
 
-		if (l && (l == buf || l[-1] == '\n')) {
-			size_t len = strcspn(l + 3, "\n");
+	/* cgroup v2: the line that starts "0::"; a file that fills the buffer may have been cut
+	 * inside that line, and a cut path could match a shorter prefix: then none is known */
+	if (cg && read_proc(path, cg, CGROUP_FILE_MAX) == 0 && strlen(cg) < CGROUP_FILE_MAX - 1) {
+		for (const char *l = cg; *l; l += strcspn(l, "\n") + (l[strcspn(l, "\n")] ? 1 : 0)) {
+			size_t len = strcspn(l, "\n");
 
-			if (len < sizeof f->cgroup) {
-				memcpy(f->cgroup, l + 3, len);
-				f->cgroup[len] = '\0';
+			if (len >= 3 && !strncmp(l, "0::", 3) && len - 3 < sizeof f->cgroup) {
+				memcpy(f->cgroup, l + 3, len - 3);
+				f->cgroup[len - 3] = '\0';
+				break;
 			}
 		}
 	}
+	free(cg);
 	/* the same process all along: same start time, and the uid the socket saw */
 	if (start_time(proc, pid, &again) != 0 || again != f->start || proc_uid(proc, pid, &puid) != 0 ||
 	    puid != uid)
@@ -189,17 +195,35 @@ static int under(const char *path, const char *prefix)
 	return !strncmp(path, prefix, n) && (path[n] == '\0' || path[n] == '/' || n == 1);
 }
 
+/* A decimal ID as the server writes it (digits only, no sign, no leading zero), into *out. */
+static int number(const char *p, unsigned *out)
+{
+	size_t n = strlen(p);
+
+	if (n == 0 || n > 10 || strspn(p, "0123456789") != n || (n > 1 && p[0] == '0'))
+		return 0;
+	unsigned long long v = strtoull(p, NULL, 10);
+
+	if (v > 0xffffffffull)
+		return 0;
+	*out = (unsigned)v;
+	return 1;
+}
+
 static int one_matches(const struct ag_facts *f, const char *s)
 {
+	unsigned v;
+
+	/* as strict as the server's selector syntax: a selector it would refuse matches nothing */
 	if (!strncmp(s, "unix:uid:", 9))
-		return strtoul(s + 9, NULL, 10) == f->uid && s[9];
+		return number(s + 9, &v) && v == f->uid;
 	if (!strncmp(s, "unix:gid:", 9))
-		return strtoul(s + 9, NULL, 10) == f->gid && s[9];
+		return number(s + 9, &v) && v == f->gid;
 	if (!strncmp(s, "unix:path:", 10))
 		return f->exe[0] && !strcmp(f->exe, s + 10);
 	if (!strncmp(s, "unix:sha256:", 12))
 		return f->sha256[0] && !strcmp(f->sha256, s + 12);
-	if (!strncmp(s, "cgroup:", 7))
+	if (!strncmp(s, "cgroup:/", 8))
 		return f->cgroup[0] && under(f->cgroup, s + 7);
 	return 0; /* a selector this agent does not know matches nothing */
 }

@@ -74,8 +74,13 @@ int ag_config_from_docs(struct ag_config *c, json_t *docs, zt_err *e)
 			zt_buf_free(&b, 1);
 			return zt_err_wrap(e, "spec.joinTokenFile");
 		}
-		while (b.len && (b.p[b.len - 1] == '\n' || b.p[b.len - 1] == '\r' || b.p[b.len - 1] == ' '))
+		while (b.len && (b.p[b.len - 1] == '\n' || b.p[b.len - 1] == '\r' || b.p[b.len - 1] == ' ' ||
+				 b.p[b.len - 1] == '\t'))
 			b.len--;
+		if (b.len == 0 || memchr(b.p, '\0', b.len)) {
+			zt_buf_free(&b, 1);
+			return zt_err_set(e, ZT_EINVAL, "spec.joinTokenFile %s holds no join token", tokf);
+		}
 		if (b.len >= sizeof c->join_token) {
 			zt_buf_free(&b, 1);
 			return zt_err_set(e, ZT_EINVAL, "spec.joinTokenFile does not hold a join token");
