@@ -606,24 +606,7 @@ static void entries(srv *s, const zt_http_req *q, zt_http_resp *r, const char *p
 			zt_object_clear(&o);
 			return;
 		}
-		if (!del) {
-			zt_http_resp_json(r, 200, srv_object_json(&o));
-			zt_object_clear(&o);
-			return;
-		}
-		v = o.version;
-		zt_object_clear(&o);
-		if (zt_store_begin(s->store, &e) != 0 ||
-		    zt_store_delete(s->store, "entry", seg[1], v, &v, &e) != 0) {
-			zt_store_rollback(s->store);
-			srv_fail(r, q, &e);
-			return;
-		}
-		if (srv_commit_audited(s, q, principal, "entry.delete", seg[1], NULL, &e) != 0) {
-			srv_fail(r, q, &e);
-			return;
-		}
-		zt_http_resp_json(r, 200, json_pack("{s:s,s:I}", "name", seg[1], "deleted", (json_int_t)v));
+		srv_get_or_delete(s, q, r, principal, &o, del, "entry.delete", "name", "deleted");
 		return;
 	}
 	int known = nseg == 1 || (nseg == 2 && strlen(seg[1]) == 32 && zt_store_name_ok(seg[1]));
@@ -814,7 +797,6 @@ static void agents(srv *s, const zt_http_req *q, zt_http_resp *r, const char *pr
 {
 	zt_object o, *list;
 	size_t n;
-	uint64_t v;
 	zt_err e;
 
 	if (nseg == 3 && !strcmp(seg[1], "self") && !strcmp(seg[2], "entries") &&
@@ -851,25 +833,8 @@ static void agents(srv *s, const zt_http_req *q, zt_http_resp *r, const char *pr
 			srv_fail(r, q, &e);
 			return;
 		}
-		if (!del) {
-			zt_http_resp_json(r, 200, srv_object_json(&o));
-			zt_object_clear(&o);
-			return;
-		}
 		/* evicted: its SVID renews no more and issues nothing; the name may join again */
-		v = o.version;
-		zt_object_clear(&o);
-		if (zt_store_begin(s->store, &e) != 0 ||
-		    zt_store_delete(s->store, "agent", seg[1], v, &v, &e) != 0) {
-			zt_store_rollback(s->store);
-			srv_fail(r, q, &e);
-			return;
-		}
-		if (srv_commit_audited(s, q, principal, "agent.evict", seg[1], NULL, &e) != 0) {
-			srv_fail(r, q, &e);
-			return;
-		}
-		zt_http_resp_json(r, 200, json_pack("{s:s,s:I}", "node", seg[1], "evicted", (json_int_t)v));
+		srv_get_or_delete(s, q, r, principal, &o, del, "agent.evict", "node", "evicted");
 		return;
 	}
 	if (nseg == 1 || (nseg == 2 && srv_node_ok(seg[1])))

@@ -305,6 +305,35 @@ int srv_expected_version(const zt_http_req *q, json_t *body, uint64_t *v)
 	return -1;
 }
 
+void srv_get_or_delete(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
+		       zt_object *o, int del, const char *action, const char *name_key,
+		       const char *version_key)
+{
+	char name[ZT_STORE_NAME_MAX + 1], kind[ZT_STORE_KIND_MAX + 1];
+	uint64_t v = o->version;
+	zt_err e;
+
+	if (!del) {
+		zt_http_resp_json(r, 200, srv_object_json(o));
+		zt_object_clear(o);
+		return;
+	}
+	snprintf(name, sizeof name, "%s", o->name);
+	snprintf(kind, sizeof kind, "%s", o->kind);
+	zt_object_clear(o);
+	if (zt_store_begin(s->store, &e) != 0 ||
+	    zt_store_delete(s->store, kind, name, v, &v, &e) != 0) {
+		zt_store_rollback(s->store);
+		srv_fail(r, q, &e);
+		return;
+	}
+	if (srv_commit_audited(s, q, principal, action, name, NULL, &e) != 0) {
+		srv_fail(r, q, &e);
+		return;
+	}
+	zt_http_resp_json(r, 200, json_pack("{s:s,s:I}", name_key, name, version_key, (json_int_t)v));
+}
+
 /* Commit a change with its audit entry, or neither. */
 int srv_commit_audited(srv *s, const zt_http_req *q, const char *principal,
 			  const char *action, const char *target, json_t *details, zt_err *e)
@@ -772,25 +801,7 @@ static void bindings(srv *s, const zt_http_req *q, zt_http_resp *r, const char *
 			zt_object_clear(&o);
 			return;
 		}
-		if (!del) {
-			zt_http_resp_json(r, 200, srv_object_json(&o));
-			zt_object_clear(&o);
-			return;
-		}
-		version = o.version;
-		zt_object_clear(&o);
-		if (zt_store_begin(s->store, &e) != 0 ||
-		    zt_store_delete(s->store, "rolebinding", seg[1], version, &version, &e) != 0) {
-			zt_store_rollback(s->store);
-			srv_fail(r, q, &e);
-			return;
-		}
-		if (srv_commit_audited(s, q, principal, "rolebinding.delete", seg[1], NULL, &e) != 0) {
-			srv_fail(r, q, &e);
-			return;
-		}
-		zt_http_resp_json(r, 200, json_pack("{s:s,s:I}", "name", seg[1], "deleted",
-						    (json_int_t)version));
+		srv_get_or_delete(s, q, r, principal, &o, del, "rolebinding.delete", "name", "deleted");
 		return;
 	}
 	int known = nseg == 1 ? !strcmp(q->method, "GET") || !strcmp(q->method, "POST")

@@ -92,6 +92,14 @@ int srv_query(const char *query, const char *key, char *out, size_t cap);
 int srv_query_u64(const char *query, const char *key, uint64_t *out, int *present);
 /* The version a write names: If-Match, ?version=, or body's "version": 0 given, -1 not given (428), -2 not a number (400). */
 int srv_expected_version(const zt_http_req *q, json_t *body, uint64_t *v);
+/*
+ * The tail of GET and DELETE of one object o (taken: cleared): GET answers
+ * it; DELETE removes the version read, audited as action, and answers
+ * {name_key: name, version_key: the revision of the deletion}.
+ */
+void srv_get_or_delete(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
+		       zt_object *o, int del, const char *action, const char *name_key,
+		       const char *version_key);
 /* Audits the change (allow) and commits the open store transaction; rolls back if the audit fails. */
 int srv_commit_audited(srv *s, const zt_http_req *q, const char *principal, const char *action,
 		       const char *target, json_t *details, zt_err *e) ZT_MUST_CHECK;
