@@ -326,6 +326,7 @@ static void *sync_main(void *arg)
 			json_decref(a->entries);
 			a->entries = json_incref(entries);
 			a->gen++;
+			a->entries_gen++;
 			pthread_cond_broadcast(&a->changed);
 		}
 		a->entries_rev = since;
@@ -612,6 +613,8 @@ static void *manage_main(void *arg)
 		pthread_mutex_lock(&a->mu);
 		unsigned self_gen = (unsigned)(a->self_not_after ^ a->self_not_before);
 
+		/* entries that arrive while this pass runs must wake the next: read before it */
+		seen = a->entries_gen;
 		pthread_mutex_unlock(&a->mu);
 		if (!api || gen != self_gen) {
 			zt_api_free(api);
@@ -636,7 +639,6 @@ static void *manage_main(void *arg)
 		}
 		/* sleep until due, woken early by new entries */
 		pthread_mutex_lock(&a->mu);
-		seen = a->gen;
 		struct timespec until;
 
 		clock_gettime(CLOCK_REALTIME, &until);
@@ -646,7 +648,7 @@ static void *manage_main(void *arg)
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		while (a->gen == seen && !atomic_load(&a->stopping) &&
+		while (a->entries_gen == seen && !atomic_load(&a->stopping) &&
 		       pthread_cond_timedwait(&a->changed, &a->mu, &until) == 0)
 			;
 		pthread_mutex_unlock(&a->mu);

@@ -70,6 +70,7 @@ struct ag {
 	pthread_cond_t changed;   /* gen moved (an SVID issued or renewed, entries changed) */
 	uint64_t gen;
 	json_t *entries;          /* the node's entries, as the server sent them */
+	uint64_t entries_gen;     /* moves when they change: wakes the manage thread */
 	uint64_t entries_rev;
 	struct ag_svid *svids;
 	size_t nsvids;

@@ -453,7 +453,8 @@ static int take_request(struct conn *c)
 	copy_cut(h->method, sizeof h->method, rq->method, rq->method_len);
 	h->method_flags = rq->method_flags;
 	h->version = rq->version;
-	h->keep = rq->keep_alive;
+	/* while draining, this exchange is the connection's last */
+	h->keep = rq->keep_alive && !atomic_load(&c->px->stopping);
 	{
 		const zt_http1_field *f = zt_http1_field_get(rq->fields, rq->nfields, "x-request-id", NULL);
 
@@ -1219,4 +1220,13 @@ void px_http_free(struct conn *c)
 	zt_buf_free(&h->cout.b, 0);
 	free(h);
 	c->http = NULL;
+}
+
+int px_http_idle(const struct conn *c)
+{
+	const struct px_http *h = c->http;
+
+	/* between exchanges: nothing read, nothing to write, no request begun */
+	return h && !h->in_flight && h->rq == RQ_HEAD && h->cin.len == 0 &&
+	       h->cout.b.len == h->cout.off && h->uout.b.len == h->uout.off;
 }

@@ -612,6 +612,20 @@ static void on_worker_wake(zt_loop *loop, void *arg)
 
 	if (stopping && w->listening)
 		close_listeners(w);
+	if (stopping == 1) {
+		/*
+		 * A drain waits for exchanges in flight, not for kept-alive
+		 * connections between them: those close now (and the ones still
+		 * busy close after their exchange), and so do the idle upstream
+		 * connections, which a peer proxy's drain would wait for.
+		 */
+		px_pool_close_all(w);
+		for (struct conn *c = w->conns, *next; c; c = next) {
+			next = c->next;
+			if (c->state == ST_HTTP && px_http_idle(c))
+				px_conn_close(c, "closed: draining");
+		}
+	}
 	if (stopping == 2 || (stopping && w->nconns == 0))
 		zt_loop_stop(loop);
 }

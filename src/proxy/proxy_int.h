@@ -345,6 +345,8 @@ int px_pool_put(struct conn *c);
  * snapshot, into c->u: 0, or -1 when there is none. */
 int px_pool_take(struct conn *c, int t);
 void px_pool_close_all(struct px_worker *w);
+/* http.c: 1 when an HTTP connection is between exchanges (a drain may close it). */
+int px_http_idle(const struct conn *c);
 
 /* balance.c: choosing a target, and what its connections teach */
 /* The target for a new upstream connection, skipping `avoid` (-1: none)
