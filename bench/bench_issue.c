@@ -13,6 +13,10 @@
  *       SVID. (The agents reuse one key per agent: the server's work is
  *       the same, and the keys a real agent makes are its own CPU.)
  *
+ *   bench_issue entries URL CA TOKEN NODE COUNT
+ *       Makes COUNT registration entries for NODE (run-issue.sh then times
+ *       a real agent issuing all of them).
+ *
  * One line per measurement:
  *   issue op=single batch=0 agents=16 svids=N svids_per_s=N p50_us=N p99_us=N server_cpu_us_per_svid=N
  *
@@ -217,8 +221,31 @@ static int cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* bench_issue entries URL CA TOKEN NODE COUNT: COUNT entries for NODE (distinct uids). */
+static int make_entries(const char *node, int count)
+{
+	zt_api *admin = client(NULL, NULL);
+	char sel[32];
+
+	for (int i = 0; i < count; i++) {
+		snprintf(sel, sizeof sel, "unix:uid:%d", 100000 + i);
+		json_decref(call(admin, "POST", "/v1/entries",
+				 json_pack("{s:s,s:s,s:[s]}", "id", "spiffe://zt.local/ns/dev/sa/web", "node",
+					   node, "selectors", sel), 201));
+	}
+	zt_api_free(admin);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 7 && !strcmp(argv[1], "entries")) {
+		zt_crypto_init();
+		url = argv[2];
+		ca = argv[3];
+		token = argv[4];
+		return make_entries(argv[5], atoi(argv[6]));
+	}
 	if (argc < 8 || (strcmp(argv[1], "server") && strcmp(argv[1], "batch")) ||
 	    (!strcmp(argv[1], "batch") && argc < 9)) {
 		fprintf(stderr, "usage: bench_issue server URL CA TOKEN PID AGENTS SECONDS\n"

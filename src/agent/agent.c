@@ -386,12 +386,6 @@ static int chain_times(const char *pem, int64_t *nb, int64_t *na)
 	return r;
 }
 
-/*
- * One pass: every entry of the node has an SVID past no more than half its
- * life; SVIDs of entries that are gone, and expired ones, are dropped.
- * Returns the milliseconds until the next one is due (at most a second
- * when something failed).
- */
 /* Puts a new SVID for entry name in place (takes chain and key). 0, or -1 out of memory. */
 static int install(struct ag *a, const char *name, const char *id, char *chain, char *key,
 		   int64_t nb, int64_t na)
@@ -523,7 +517,7 @@ out:
  * One pass: every entry of the node has an SVID past no more than half its
  * life (those due go to the server in batches); SVIDs of entries that are
  * gone, and expired ones, are dropped. Returns the milliseconds until the
- * next one is due (a second when something failed).
+ * next one is due, or -1 when something failed (the caller backs off).
  */
 static int manage_pass(struct ag *a, zt_api *api)
 {
@@ -594,7 +588,7 @@ static int manage_pass(struct ag *a, zt_api *api)
 	pthread_mutex_unlock(&a->mu);
 	json_decref(entries);
 	if (failed)
-		return 1000;
+		return -1; /* the caller backs off */
 	return next <= 0 ? 100 : next > 60 ? 60000 : (int)(next * 1000);
 }
 
@@ -631,10 +625,20 @@ static void *manage_main(void *arg)
 					backoff = BACKOFF_MAX_MS;
 				wait_ms = (int)backoff;
 			} else {
-				backoff = 0;
-				if (r == 1)
+				if (r == 1) {
+					backoff = 0;
 					continue; /* reconnect with the new SVID */
+				}
 				wait_ms = manage_pass(a, api);
+				if (wait_ms < 0) {
+					/* some SVID could not be issued: 200 ms doubling to 30 s */
+					backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
+					if (backoff > BACKOFF_MAX_MS)
+						backoff = BACKOFF_MAX_MS;
+					wait_ms = (int)backoff;
+				} else {
+					backoff = 0;
+				}
 			}
 		}
 		/* sleep until due, woken early by new entries */

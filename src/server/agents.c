@@ -772,22 +772,32 @@ static void agent_entries(srv *s, const zt_http_req *q, zt_http_resp *r, const c
 		srv_forbid(s, r, q, principal, "agent.entries", "self");
 		return;
 	}
-	if (zt_store_list(s->store, "entry", "", "", ZT_STORE_LIST_MAX, &list, &n, &e) != 0) {
-		srv_fail(r, q, &e);
-		return;
-	}
 	json_t *items = json_array();
+	char after[ZT_STORE_NAME_MAX + 1] = "";
 
-	for (size_t i = 0; i < n; i++) {
-		const char *en = json_string_value(json_object_get(list[i].body, "node"));
+	/* every entry of every node, a page at a time: the node's may be anywhere among them */
+	for (;;) {
+		if (zt_store_list(s->store, "entry", "", after, ZT_STORE_LIST_MAX, &list, &n, &e) != 0) {
+			json_decref(items);
+			srv_fail(r, q, &e);
+			return;
+		}
+		for (size_t i = 0; i < n; i++) {
+			const char *en = json_string_value(json_object_get(list[i].body, "node"));
 
-		if (en && !strcmp(en, node))
-			json_array_append_new(items, json_pack("{s:s,s:O,s:O,s:O}", "name", list[i].name,
-							       "id", json_object_get(list[i].body, "id"),
-							       "selectors", json_object_get(list[i].body, "selectors"),
-							       "ttl", json_object_get(list[i].body, "ttl")));
+			if (en && !strcmp(en, node))
+				json_array_append_new(items, json_pack("{s:s,s:O,s:O,s:O}", "name", list[i].name,
+								       "id", json_object_get(list[i].body, "id"),
+								       "selectors", json_object_get(list[i].body, "selectors"),
+								       "ttl", json_object_get(list[i].body, "ttl")));
+		}
+		if (n < ZT_STORE_LIST_MAX) {
+			zt_objects_free(list, n);
+			break;
+		}
+		snprintf(after, sizeof after, "%s", list[n - 1].name);
+		zt_objects_free(list, n);
 	}
-	zt_objects_free(list, n);
 	zt_http_resp_json(r, 200, json_pack("{s:I,s:s,s:o,s:b}", "revision", (json_int_t)rev, "node",
 					    node, "entries", items, "changed", rev > since));
 }

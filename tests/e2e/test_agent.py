@@ -168,7 +168,7 @@ class PinnedServer(Server):
 
 def setup_world(s):
     """Service api in workspace dev (web is there with --dev): entries may name both."""
-    expect(s.post(f"/v1/orgs/demo/tenants/default/workspaces/dev/services", {"name": "api"}), 201)
+    expect(s.post("/v1/orgs/demo/tenants/default/workspaces/dev/services", {"name": "api"}), 201)
 
 
 def entry(s, node, sid, selectors, ttl=None):
@@ -548,6 +548,7 @@ def test_join_once_restart_evict_and_join_again(srv, pub, tmp_path, procs):
     wait_svids(a1.sock, [WEB])
     agents = expect(s.get("/v1/agents"), 200).json["items"]
     assert [x["node"] for x in agents if x["node"] == node] == [node], agents
+    record = expect(s.get(f"/v1/agents/{node}"), 200).json
 
     # the same token again, from another dataDir: refused at start, nothing left behind
     a2 = Agent(tmp_path, pub, "a2", s, tok)
@@ -569,7 +570,8 @@ def test_join_once_restart_evict_and_join_again(srv, pub, tmp_path, procs):
     # no token and no SVID: it says what to do
     rc, err = Agent(tmp_path, pub, "a-none", s).run_to_failure()
     assert rc != 0 and "has not joined yet" in err and "zt join-token create" in err, (rc, err)
-    assert all(x["node"] != "" for x in expect(s.get("/v1/agents"), 200).json["items"])
+    # none of that touched the node's record: still the first agent's
+    assert expect(s.get(f"/v1/agents/{node}"), 200).json == record
 
     # the agent that joined restarts from its dataDir, the spent token still configured
     before = (a1.data / "agent.pem").read_bytes()
@@ -605,9 +607,9 @@ def test_join_once_restart_evict_and_join_again(srv, pub, tmp_path, procs):
     procs.append(a3)
     a3.start()
     assert a3.msgs("joined")
-    leaf = check_svid(s, tmp_path, wait_svids(a3.sock, [WEB]), WEB, "a3-web")
-    assert leaf is not None
+    check_svid(s, tmp_path, wait_svids(a3.sock, [WEB]), WEB, "a3-web")
     assert a3.m("zt_agent_server_up") == 1
+    assert expect(s.get(f"/v1/agents/{node}"), 200).json != record, "the new join is not recorded"
     delete_entry(s, web)
 
 
