@@ -18,9 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bn.h>
-#include <openssl/x509.h>
-
 #include "crypto/crypto.h"
 #include "identity/identity.h"
 #include "server/server_int.h"
@@ -110,33 +107,12 @@ static int workload_service(srv *s, const zt_http_req *q, zt_http_resp *r, const
 			    zt_spiffe_id *id, char *svc, size_t cap)
 {
 	zt_err e;
-	zt_object o;
-	char ws[ZT_STORE_NAME_MAX + 1];
 
 	if (zt_id_parse(id_str, strlen(id_str), id, &e) != 0) {
 		zt_http_resp_error(r, q, 400, "invalid", "\"id\": %s", e.msg);
 		return -1;
 	}
-	const char *path = id->str + 9 + id->td_len, *sa = strstr(path, "/sa/");
-
-	if (id->td_len != strlen(s->td) || strncmp(id->str + 9, s->td, id->td_len) ||
-	    strncmp(path, "/ns/", 4) || !sa || strchr(path + 4, '/') != sa || strchr(sa + 4, '/') ||
-	    !sa[4]) {
-		zt_http_resp_error(r, q, 400, "invalid",
-				   "an entry names a workload ID spiffe://%s/ns/WORKSPACE/sa/SERVICE", s->td);
-		return -1;
-	}
-	if (srv_workspace_of(s, id->str, ws, sizeof ws, &e) != 0) {
-		srv_fail(r, q, &e);
-		return -1;
-	}
-	if ((size_t)snprintf(svc, cap, "%s/%s", ws, sa + 4) >= cap ||
-	    zt_store_get(s->store, "service", svc, &o, &e) != 0) {
-		zt_http_resp_error(r, q, 404, "not-found", "no service %s/%s is declared", ws, sa + 4);
-		return -1;
-	}
-	zt_object_clear(&o);
-	return 0;
+	return srv_service_of(s, q, r, id, svc, cap);
 }
 
 /* ---- join tokens ---- */
@@ -233,33 +209,14 @@ static void join_tokens(srv *s, const zt_http_req *q, zt_http_resp *r, const cha
 
 /* ---- attestation ---- */
 
-/* The serial (hex) and expiry of the first certificate of a DER chain. */
-static int leaf_facts(const zt_buf *der, char *serial, size_t cap, int64_t *na)
-{
-	const unsigned char *p = der->p;
-	X509 *leaf = d2i_X509(NULL, &p, (long)der->len);
-	BIGNUM *bn = leaf ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), NULL) : NULL;
-	char *hex = bn ? BN_bn2hex(bn) : NULL;
-	int64_t nb;
-	int ok = hex && zt_cert_times(leaf, &nb, na) == 0;
-
-	if (ok)
-		snprintf(serial, cap, "%s", hex);
-	OPENSSL_free(hex);
-	BN_free(bn);
-	X509_free(leaf);
-	return ok ? 0 : -1;
-}
-
 static void attest(srv *s, const zt_http_req *q, zt_http_resp *r)
 {
 	static const char *const members[] = {"token", "csr", NULL};
 	char id[17], hash[65], sid[600], serial[64], nas[32];
 	zt_pubkey *pub = NULL;
 	zt_object o = {0};
-	zt_buf der, pem, bpem;
+	zt_buf pem, bpem;
 	zt_spiffe_id aid;
-	int64_t na = 0;
 	uint64_t v;
 	json_t *b;
 	zt_err e;
@@ -268,7 +225,6 @@ static void attest(srv *s, const zt_http_req *q, zt_http_resp *r)
 		return;
 	if (!(b = srv_body_object(q, r, members)))
 		return;
-	zt_buf_init(&der, 1u << 16);
 	zt_buf_init(&pem, 1u << 16);
 	zt_buf_init(&bpem, 1u << 20);
 	const char *tok = json_string_value(json_object_get(b, "token"));
@@ -327,21 +283,12 @@ static void attest(srv *s, const zt_http_req *q, zt_http_resp *r)
 		goto out;
 	}
 	snprintf(sid, sizeof sid, "spiffe://%s/zt/agent/%s", s->td, node);
-	zt_issue_opts io = {.ttl = AGENT_SVID_TTL};
-	int rc;
-
-	if ((rc = zt_id_parse(sid, strlen(sid), &aid, &e)) == 0) {
-		pthread_mutex_lock(&s->ca_mu);
-		rc = zt_ca_issue(s->ca, &aid, pub, &io, &der, &e);
-		pthread_mutex_unlock(&s->ca_mu);
-	}
-	if (rc != 0 || zt_der_certs_to_pem(der.p, der.len, &pem, &e) != 0 ||
-	    leaf_facts(&der, serial, sizeof serial, &na) != 0) {
+	if (zt_id_parse(sid, strlen(sid), &aid, &e) != 0 ||
+	    srv_sign(s, &aid, pub, AGENT_SVID_TTL, &pem, serial, nas, &e) != 0) {
 		zt_store_rollback(s->store);
 		srv_fail(r, q, &e);
 		goto out;
 	}
-	zt_audit_time_format(na * 1000, nas);
 	/* the token is spent; the node is taken */
 	json_object_set_new(o.body, "used", json_true());
 	json_object_set_new(o.body, "used_ms", json_integer(zt_now_ms()));
@@ -373,7 +320,6 @@ static void attest(srv *s, const zt_http_req *q, zt_http_resp *r)
 out:
 	zt_object_clear(&o);
 	zt_pubkey_free(pub);
-	zt_buf_free(&der, 0);
 	zt_buf_free(&pem, 0);
 	zt_buf_free(&bpem, 0);
 	json_decref(b);

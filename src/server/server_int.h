@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include "audit/audit.h"
+#include "identity/identity.h"
 #include "net/httpd.h"
 #include "server/server.h"
 #include "store/store.h"
@@ -133,6 +134,12 @@ int srv_audit_submit(srv *s, const zt_http_req *q, const char *principal, const 
 
 void srv_svids(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
 	       char seg[][64], int nseg);
+/* Signs an SVID for id and pub (the CA held): the chain as PEM appended to pem, the leaf's serial (hex) and expiry. */
+int srv_sign(srv *s, const zt_spiffe_id *id, const zt_pubkey *pub, int64_t ttl, zt_buf *pem,
+	     char serial[64], char nas[32], zt_err *e) ZT_MUST_CHECK;
+/* The service object "org/tenant/ws/svc" a workload ID names (it must exist); 0, or 400/404 answered. */
+int srv_service_of(srv *s, const zt_http_req *q, zt_http_resp *r, const zt_spiffe_id *id,
+		   char *svc, size_t cap) ZT_MUST_CHECK;
 
 /* ---- agents.c: join tokens, agents, registration entries (issue 8) ---- */
 

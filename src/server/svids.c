@@ -26,9 +26,8 @@
 #define API_SVID_TTL_MAX (24 * 3600) /* short-lived: SPIFFE has no revocation */
 #define CSR_MAX 16384
 
-/* The service object "org/tenant/ws/svc" an ID names; 0, or an error answered. */
-static int service_of(srv *s, const zt_http_req *q, zt_http_resp *r, const zt_spiffe_id *id,
-		      char *svc, size_t cap)
+int srv_service_of(srv *s, const zt_http_req *q, zt_http_resp *r, const zt_spiffe_id *id,
+		   char *svc, size_t cap)
 {
 	const char *path = id->str + 9 + id->td_len;
 	zt_err e;
@@ -38,10 +37,11 @@ static int service_of(srv *s, const zt_http_req *q, zt_http_resp *r, const zt_sp
 	/* the workload form: /ns/WORKSPACE/sa/SERVICE, nothing more */
 	const char *sa = strstr(path, "/sa/");
 
-	if (strncmp(path, "/ns/", 4) || !sa || strchr(path + 4, '/') != sa ||
+	if (id->td_len != strlen(s->td) || strncmp(id->str + 9, s->td, id->td_len) ||
+	    strncmp(path, "/ns/", 4) || !sa || strchr(path + 4, '/') != sa ||
 	    strchr(sa + 4, '/') || !sa[4]) {
 		zt_http_resp_error(r, q, 400, "invalid",
-				   "the API issues workload IDs spiffe://%s/ns/WORKSPACE/sa/SERVICE", s->td);
+				   "a workload ID here is spiffe://%s/ns/WORKSPACE/sa/SERVICE", s->td);
 		return -1;
 	}
 	if (srv_workspace_of(s, id->str, ws, sizeof ws, &e) != 0) {
@@ -57,9 +57,8 @@ static int service_of(srv *s, const zt_http_req *q, zt_http_resp *r, const zt_sp
 	return 0;
 }
 
-/* Signs one SVID: the chain as PEM into pem, the leaf's serial and expiry. */
-static int sign(srv *s, const zt_spiffe_id *id, const zt_pubkey *pub, int64_t ttl, zt_buf *pem,
-		char serial[64], char nas[32], zt_err *e)
+int srv_sign(srv *s, const zt_spiffe_id *id, const zt_pubkey *pub, int64_t ttl, zt_buf *pem,
+	     char serial[64], char nas[32], zt_err *e)
 {
 	zt_issue_opts io = {.ttl = ttl};
 	zt_buf der;
@@ -166,7 +165,7 @@ static void batch(srv *s, const zt_http_req *q, zt_http_resp *r, const char *pri
 			continue;
 		}
 		zt_buf_init(&pem, 1u << 16);
-		if (sign(s, &id, pub, ttl, &pem, serial, nas, &e) != 0 ||
+		if (srv_sign(s, &id, pub, ttl, &pem, serial, nas, &e) != 0 ||
 		    srv_audit_submit(s, q, principal, "svid.issue", id.str, "allow",
 				     json_pack("{s:s,s:s,s:s}", "id", id.str, "serial", serial,
 					       "not_after", nas), &idx, &e) != 0) {
@@ -210,7 +209,7 @@ void srv_svids(srv *s, const zt_http_req *q, zt_http_resp *r, const char *princi
 	zt_spiffe_id id;
 	zt_pubkey *pub = NULL;
 	zt_object agent = {0};
-	zt_buf der, pem;
+	zt_buf pem;
 	int64_t ttl = ZT_SVID_TTL_DEFAULT;
 	json_t *b;
 	zt_err e;
@@ -232,7 +231,6 @@ void srv_svids(srv *s, const zt_http_req *q, zt_http_resp *r, const char *princi
 	}
 	if (!(b = srv_body_object(q, r, members)))
 		return;
-	zt_buf_init(&der, 1u << 16);
 	zt_buf_init(&pem, 1u << 16);
 	const char *csr = json_string_value(json_object_get(b, "csr"));
 	const char *want = json_string_value(json_object_get(b, "id"));
@@ -287,7 +285,7 @@ void srv_svids(srv *s, const zt_http_req *q, zt_http_resp *r, const char *princi
 			goto out;
 		}
 	} else {
-		if (service_of(s, q, r, &id, svc, sizeof svc) != 0)
+		if (srv_service_of(s, q, r, &id, svc, sizeof svc) != 0)
 			goto out;
 		if (!srv_allowed(s, principal, SRV_WRITE, "service", svc, NULL)) {
 			srv_forbid(s, r, q, principal, "svid.issue", id.str);
@@ -298,35 +296,12 @@ void srv_svids(srv *s, const zt_http_req *q, zt_http_resp *r, const char *princi
 		zt_http_resp_error(r, q, 400, "invalid", "the certificate request: %s", e.msg);
 		goto out;
 	}
-	zt_issue_opts io = {.ttl = ttl};
-	int rc;
+	char serial[64], nas[32];
 
-	pthread_mutex_lock(&s->ca_mu);
-	rc = zt_ca_issue(s->ca, &id, pub, &io, &der, &e);
-	pthread_mutex_unlock(&s->ca_mu);
-	if (rc != 0 || zt_der_certs_to_pem(der.p, der.len, &pem, &e) != 0) {
+	if (srv_sign(s, &id, pub, ttl, &pem, serial, nas, &e) != 0) {
 		srv_fail(r, q, &e);
 		goto out;
 	}
-	/* what the log records: the leaf's serial and validity */
-	const unsigned char *p = der.p;
-	X509 *leaf = d2i_X509(NULL, &p, (long)der.len);
-	int64_t nb = 0, na = 0;
-	char serial[64] = "", nas[32];
-	BIGNUM *bn = leaf ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), NULL) : NULL;
-	char *hex = bn ? BN_bn2hex(bn) : NULL;
-
-	if (hex)
-		snprintf(serial, sizeof serial, "%s", hex);
-	OPENSSL_free(hex);
-	BN_free(bn);
-	if (!leaf || zt_cert_times(leaf, &nb, &na) != 0 || !serial[0]) {
-		X509_free(leaf);
-		zt_http_resp_error(r, q, 500, "internal", "the issued certificate could not be read back");
-		goto out;
-	}
-	X509_free(leaf);
-	zt_audit_time_format(na * 1000, nas);
 	json_t *det = json_pack("{s:s,s:s,s:s}", "id", id.str, "serial", serial, "not_after", nas);
 
 	if (self_renewal) {
@@ -359,7 +334,6 @@ void srv_svids(srv *s, const zt_http_req *q, zt_http_resp *r, const char *princi
 out:
 	zt_object_clear(&agent);
 	zt_pubkey_free(pub);
-	zt_buf_free(&der, 0);
 	zt_buf_free(&pem, 0);
 	json_decref(b);
 }
