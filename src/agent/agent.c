@@ -194,20 +194,32 @@ out:
 	return rc;
 }
 
-/*
- * POST /v1/svids for id with a new key. On success *key_pem and *chain_pem
- * (caller frees; the key with zt_wipe) and the bundle in force is taken.
- */
-static int issue(struct ag *a, zt_api *api, const char *id, EVP_PKEY **key_out, char **key_pem,
-		 char **chain_pem, zt_err *e)
+/* The bundle a server answer carries becomes the one served (and wakes who waits for changes). */
+static void take_bundle(struct ag *a, const char *bundle)
 {
-	zt_buf csr, kp;
+	pthread_mutex_lock(&a->mu);
+	if (bundle && (!a->bundle_pem || strcmp(a->bundle_pem, bundle))) {
+		free(a->bundle_pem);
+		a->bundle_pem = strdup(bundle);
+		a->gen++;
+		pthread_cond_broadcast(&a->changed);
+	}
+	pthread_mutex_unlock(&a->mu);
+}
+
+/*
+ * POST /v1/svids for id (the agent's own) with a new key: *key_out and
+ * *chain_pem on success (caller frees); the bundle in force is taken.
+ */
+static int issue(struct ag *a, zt_api *api, const char *id, EVP_PKEY **key_out, char **chain_pem,
+		 zt_err *e)
+{
+	zt_buf csr;
 	EVP_PKEY *k;
 	zt_api_resp r = {0};
 	int rc;
 
 	zt_buf_init(&csr, 1u << 16);
-	zt_buf_init(&kp, 1u << 16);
 	if (!(k = new_key(&csr, e))) {
 		zt_buf_free(&csr, 0);
 		return -ZT_ECRYPTO;
@@ -219,28 +231,14 @@ static int issue(struct ag *a, zt_api *api, const char *id, EVP_PKEY **key_out, 
 	if (rc == 0 && (r.status != 201 || !json_string_value(json_object_get(r.json, "chain"))))
 		rc = zt_err_set(e, r.status == 403 ? ZT_EVERIFY : ZT_EIO, "the server refused %s (HTTP %d): %s",
 				id, r.status, zt_api_resp_message(&r));
-	if (rc == 0 && key_pem && (zt_key_to_pem(k, &kp, e) != 0 || zt_buf_terminate(&kp, e) != 0))
-		rc = -ZT_ECRYPTO;
 	if (rc == 0) {
-		const char *bundle = json_string_value(json_object_get(r.json, "bundle"));
-
-		*chain_pem = strdup(json_string_value(json_object_get(r.json, "chain")));
-		if (key_pem)
-			*key_pem = strndup((const char *)kp.p, kp.len);
-		pthread_mutex_lock(&a->mu);
-		if (bundle && (!a->bundle_pem || strcmp(a->bundle_pem, bundle))) {
-			free(a->bundle_pem);
-			a->bundle_pem = strdup(bundle);
-			a->gen++;
-		}
-		pthread_mutex_unlock(&a->mu);
-		if (!*chain_pem || (key_pem && !*key_pem))
+		take_bundle(a, json_string_value(json_object_get(r.json, "bundle")));
+		if (!(*chain_pem = strdup(json_string_value(json_object_get(r.json, "chain")))))
 			rc = zt_err_set(e, ZT_ENOMEM, "out of memory");
 	}
 	zt_api_resp_free(&r);
 	zt_buf_free(&csr, 0);
-	zt_buf_free(&kp, 1);
-	if (rc == 0 && key_out)
+	if (rc == 0)
 		*key_out = k;
 	else
 		EVP_PKEY_free(k);
@@ -262,7 +260,7 @@ static int self_renew(struct ag *a, zt_api *api, zt_err *e)
 		return 0;
 	EVP_PKEY *k = NULL;
 	char *chain = NULL;
-	int r = issue(a, api, id, &k, NULL, &chain, e);
+	int r = issue(a, api, id, &k, &chain, e);
 
 	if (r == 0) {
 		pthread_mutex_lock(&a->mu);
@@ -464,15 +462,7 @@ static int issue_batch(struct ag *a, zt_api *api, const struct due *d, size_t n,
 		failed = (int)n;
 		goto out;
 	}
-	const char *bundle = json_string_value(json_object_get(r.json, "bundle"));
-
-	pthread_mutex_lock(&a->mu);
-	if (bundle && (!a->bundle_pem || strcmp(a->bundle_pem, bundle))) {
-		free(a->bundle_pem);
-		a->bundle_pem = strdup(bundle);
-		a->gen++;
-	}
-	pthread_mutex_unlock(&a->mu);
+	take_bundle(a, json_string_value(json_object_get(r.json, "bundle")));
 	for (size_t i = 0; i < n; i++) {
 		json_t *it = json_array_get(list, i);
 		const char *chain = json_string_value(json_object_get(it, "chain"));

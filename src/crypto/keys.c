@@ -70,36 +70,6 @@ EVP_PKEY *zt_key_load(const char *path, zt_err *e)
 	return k;
 }
 
-static int key_write(const char *path, EVP_PKEY *key, int seal, zt_err *e)
-{
-	BIO *bio = BIO_new(BIO_s_secmem());
-	char *data;
-	long n;
-	int r;
-
-	if (!bio)
-		return zt_err_set(e, ZT_ENOMEM, "out of memory");
-	if (!PEM_write_bio_PKCS8PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL)) {
-		BIO_free(bio);
-		return zt_crypto_err(e, ZT_ECRYPTO, "cannot encode the private key");
-	}
-	n = BIO_get_mem_data(bio, &data);
-	if (seal && zt_kek_get()) {
-		/* keys zt keeps are sealed whenever a KEK is configured */
-		zt_buf sealed;
-
-		zt_buf_init(&sealed, 2 * ZT_SEAL_MAX);
-		if ((r = zt_seal(zt_kek_get(), ZT_SEAL_LABEL_KEY, (const uint8_t *)data, (size_t)n,
-				 &sealed, e)) == 0)
-			r = zt_file_write(path, sealed.p, sealed.len, 0600, ZT_WRITE_EXCL, e);
-		zt_buf_free(&sealed, 1);
-	} else {
-		r = zt_file_write(path, data, (size_t)n, 0600, ZT_WRITE_EXCL, e);
-	}
-	BIO_free(bio); /* secure memory BIO: wiped on free */
-	return r;
-}
-
 int zt_key_to_pem(EVP_PKEY *key, zt_buf *out, zt_err *e)
 {
 	BIO *bio = BIO_new(BIO_s_secmem());
@@ -116,6 +86,30 @@ int zt_key_to_pem(EVP_PKEY *key, zt_buf *out, zt_err *e)
 	n = BIO_get_mem_data(bio, &data);
 	r = zt_buf_append(out, data, (size_t)n, e);
 	BIO_free(bio);
+	return r;
+}
+
+static int key_write(const char *path, EVP_PKEY *key, int seal, zt_err *e)
+{
+	zt_buf pem;
+	int r;
+
+	zt_buf_init(&pem, ZT_PEM_MAX_BYTES);
+	if ((r = zt_key_to_pem(key, &pem, e)) != 0)
+		goto out;
+	if (seal && zt_kek_get()) {
+		/* keys zt keeps are sealed whenever a KEK is configured */
+		zt_buf sealed;
+
+		zt_buf_init(&sealed, 2 * ZT_SEAL_MAX);
+		if ((r = zt_seal(zt_kek_get(), ZT_SEAL_LABEL_KEY, pem.p, pem.len, &sealed, e)) == 0)
+			r = zt_file_write(path, sealed.p, sealed.len, 0600, ZT_WRITE_EXCL, e);
+		zt_buf_free(&sealed, 1);
+	} else {
+		r = zt_file_write(path, pem.p, pem.len, 0600, ZT_WRITE_EXCL, e);
+	}
+out:
+	zt_buf_free(&pem, 1); /* the key in the clear: wiped */
 	return r;
 }
 
