@@ -284,7 +284,8 @@ static int self_renew(struct ag *a, zt_api *api, zt_err *e)
 static void *sync_main(void *arg)
 {
 	struct ag *a = arg;
-	unsigned gen = 0, backoff = 0;
+	int64_t gen = 0;
+	unsigned backoff = 0;
 	zt_api *api = NULL;
 	uint64_t since = 0;
 	int synced = 0;
@@ -293,7 +294,7 @@ static void *sync_main(void *arg)
 
 	while (!atomic_load(&a->stopping)) {
 		pthread_mutex_lock(&a->mu);
-		unsigned self_gen = (unsigned)(a->self_not_after ^ a->self_not_before);
+		int64_t self_gen = a->self_not_after; /* moves with every renewal of our SVID */
 
 		pthread_mutex_unlock(&a->mu);
 		if (!api || gen != self_gen) {
@@ -586,7 +587,7 @@ static void *manage_main(void *arg)
 {
 	struct ag *a = arg;
 	zt_api *api = NULL;
-	unsigned gen = 0;
+	int64_t gen = 0;
 	uint64_t seen = 0;
 	unsigned backoff = 0;
 	zt_err e;
@@ -595,7 +596,7 @@ static void *manage_main(void *arg)
 		int wait_ms = 1000;
 
 		pthread_mutex_lock(&a->mu);
-		unsigned self_gen = (unsigned)(a->self_not_after ^ a->self_not_before);
+		int64_t self_gen = a->self_not_after; /* moves with every renewal of our SVID */
 
 		/* entries that arrive while this pass runs must wake the next: read before it */
 		seen = a->entries_gen;

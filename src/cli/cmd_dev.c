@@ -337,16 +337,14 @@ int zt_cmd_dev(int argc, char **argv)
 	    write_proxy(dir, "api", "web", api_in, api_out, web_in, port_api, api_admin, url, &e) != 0)
 		goto fail;
 	for (int i = 0; i < 2; i++) {
-		char bin[PATH_MAX + 16], conf[PATH_MAX + 16], nm[16];
+		char bin[PATH_MAX + 16], conf[PATH_MAX + 16];
 
 		snprintf(bin, sizeof bin, "%s/bin/%s-proxy", dir, names[i]);
 		snprintf(conf, sizeof conf, "%s/%s-proxy.yaml", dir, names[i]);
-		snprintf(nm, sizeof nm, "%s-proxy", names[i]);
 		const char *pargv[] = {bin, "proxy", "-c", conf, NULL};
 
 		if (spawn(i ? "api-proxy" : "web-proxy", dir, pargv) < 0)
 			goto fail;
-		(void)nm;
 	}
 	/* up when the allowed call passes (the proxies have their SVIDs and the policy) */
 	int allowed = -1, denied = -1;
