@@ -25,7 +25,7 @@ endif
 CPPFLAGS := -D_GNU_SOURCE -Isrc
 CFLAGS   := -std=c11 $(WARN) $(HARDEN) $(OPT) $(EXTRA_CFLAGS)
 LDFLAGS  := -pie -Wl,-z,relro,-z,now,-z,noexecstack $(SANLD)
-LIBS     := -lssl -lcrypto -ljansson -lyaml -lsqlite3 -lpthread
+LIBS     := -lssl -lcrypto -ljansson -lyaml -lsqlite3 -largon2 -lpthread
 
 MODULES  := core crypto identity policy net client proxy audit store server agent
 LIB_SRC  := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
@@ -38,7 +38,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
 
-.PHONY: all run test unit unit-bins e2e asan fuzz bench bench-proxy bench-audit bench-server bench-issue deps depcheck clean
+.PHONY: all run test unit unit-bins e2e asan fuzz bench bench-proxy bench-audit bench-server bench-issue bench-jwt deps depcheck clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/zt
@@ -111,6 +111,12 @@ build/bench_audit: bench/bench_audit.c $(BUILD)/libzt.a
 build/bench_issue: bench/bench_issue.c $(BUILD)/libzt.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libzt.a $(LIBS)
 
+build/bench_jwt: bench/bench_jwt.c $(BUILD)/libzt.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libzt.a $(LIBS)
+
+build/bench_json: bench/bench_json.c $(BUILD)/libzt.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libzt.a $(LIBS)
+
 build/bench_server: bench/bench_server.c $(BUILD)/libzt.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libzt.a $(LIBS)
 
@@ -135,6 +141,10 @@ bench-server: build/bench_server build/zt
 # SVID issuance through the server, as many agents ask for it
 bench-issue: build/bench_issue build/zt
 	@bench/run-issue.sh
+
+# JWT verification with a cached JWKS, beside openssl speed (issue 9)
+bench-jwt: build/bench_jwt
+	@bench/run-jwt.sh
 
 clean:
 	rm -rf build build-asan build-fuzz
