@@ -200,6 +200,19 @@ zt_pubkey *zt_pubkey_from_x509_pubkey(EVP_PKEY *pkey, X509_PUBKEY *xpk, zt_err *
 	return pk;
 }
 
+zt_pubkey *zt_pubkey_from_p256_spki(EVP_PKEY *pkey, const uint8_t *spki, zt_err *e)
+{
+	zt_pubkey *pk = pubkey_new(pkey, e);
+
+	if (pk && zt_buf_append(&pk->spki, spki, sizeof spki_p256_prefix + 65, e) != 0) {
+		zt_pubkey_free(pk);
+		return NULL;
+	}
+	if (pk) /* RFC 5280 4.2.1.2 (1): SHA-1 of the subjectPublicKey bits */
+		SHA1(spki + sizeof spki_p256_prefix, 65, pk->id);
+	return pk;
+}
+
 zt_pubkey *zt_pubkey_from_pkey(EVP_PKEY *pkey, zt_err *e)
 {
 	uint8_t point[133];
@@ -266,6 +279,8 @@ int zt_certw_sign(const zt_certw *c, zt_signer *s, zt_buf *out, zt_err *e)
 	s->serials_used += sizeof serial;
 	serial[0] &= 0x7f; /* positive (RFC 5280 4.1.2.2) */
 	serial[0] |= 0x40; /* and 16 octets: DER needs no leading zero */
+	if (c->serial_out)
+		memcpy(c->serial_out, serial, sizeof serial);
 	zt_buf_init(&body, 1u << 20);
 	zt_buf_init(&tbs, 1u << 20);
 	zt_buf_init(&tmp, 1u << 20);

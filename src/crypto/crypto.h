@@ -115,7 +115,7 @@ void zt_cert_fingerprint(X509 *cert, char out[65]);
  */
 int zt_cert_check_signature(X509 *cert, X509 *issuer);
 
-/* Frees this thread's prepared verification contexts. */
+/* Frees this thread's prepared verification contexts (certificates and JWS). */
 void zt_crypto_thread_cleanup(void);
 
 /*
@@ -147,9 +147,142 @@ int zt_x509_sign(X509 *x, EVP_PKEY *key, zt_err *e) ZT_MUST_CHECK;
 
 /*
  * Adds the public key's JWK members (RFC 7518 6: kty, crv, x, y for EC
- * P-256/384/521; kty, n, e for RSA) to obj.
+ * P-256/384/521; kty, n, e for RSA; RFC 8037 2: kty OKP, crv, x for
+ * Ed25519) to obj.
  */
 int zt_jwk_set_public(EVP_PKEY *pub, json_t *obj, zt_err *e) ZT_MUST_CHECK;
+
+/* ---- JOSE: JSON Web Keys, compact JWS, JWT claims (jwk.c, jws.c, jwt.c) ---- */
+
+/* RFC 7638 JWK thumbprint of pub (SHA-256, base64url, 43 chars + NUL): zt's key IDs. */
+int zt_jwk_thumbprint(EVP_PKEY *pub, char out[44], zt_err *e) ZT_MUST_CHECK;
+
+/* The JWS algorithms zt knows (RFC 7518 3.1, RFC 8037 3.1); 0 is none. */
+enum zt_jwa {
+	ZT_JWA_ES256 = 1, ZT_JWA_ES384, ZT_JWA_ES512,
+	ZT_JWA_RS256, ZT_JWA_RS384, ZT_JWA_RS512,
+	ZT_JWA_PS256, ZT_JWA_PS384, ZT_JWA_PS512,
+	ZT_JWA_EDDSA,
+	ZT_JWA_HS256, ZT_JWA_HS384, ZT_JWA_HS512,
+	ZT_JWA_COUNT
+};
+/* "ES256"...; "?" for anything else. */
+const char *zt_jwa_name(int alg);
+/* The algorithm named by s (exact, case-sensitive); 0 if unknown or "none". */
+int zt_jwa_from_name(const char *s);
+
+#define ZT_JWK_KID_MAX 256
+#define ZT_JWKS_MAX_KEYS 64
+#define ZT_JWKS_MAX_BYTES (256 * 1024)
+
+/*
+ * A key that verifies JWS signatures. RFC 8725 3.1: the algorithm is fixed
+ * by the key, never chosen by the token: `algs` is the set (bit 1 << alg)
+ * its kty and crv allow, narrowed to one by the JWK's "alg".
+ */
+typedef struct zt_jwk {
+	char kid[ZT_JWK_KID_MAX + 1];
+	int has_kid;
+	uint32_t algs;
+	EVP_PKEY *pkey;  /* asymmetric public key, or NULL */
+	uint8_t *secret; /* HMAC key ("oct"), or NULL */
+	size_t secret_len;
+} zt_jwk;
+
+typedef struct zt_jwks {
+	zt_jwk *keys;
+	size_t n;
+	size_t skipped; /* keys in the set that cannot verify signatures */
+} zt_jwks;
+
+/* zt_jwks_parse flags */
+#define ZT_JWKS_ALLOW_OCT 1 /* accept symmetric keys: only for locally configured secrets */
+
+/*
+ * Parses a JWK Set ({"keys":[...]}) or a single JWK (RFC 7517) into
+ * verification keys, appending to *set (zero it first). Keys that cannot
+ * verify here are skipped and counted, not errors: "use" other than "sig"
+ * (or a SPIFFE bundle's "jwt-svid"),
+ * "key_ops" without "verify", unknown kty/crv/alg, "alg" that does not fit
+ * the key type, RSA below 2048 bits, "oct" unless allowed (and shorter than
+ * its hash). Malformed members of a key zt would use (bad base64url, wrong
+ * coordinate length, a point off the curve) fail the whole set. Private
+ * members are ignored.
+ */
+int zt_jwks_parse(const char *text, size_t len, int flags, zt_jwks *set, zt_err *e) ZT_MUST_CHECK;
+int zt_jwks_from_json(const json_t *v, int flags, zt_jwks *set, zt_err *e) ZT_MUST_CHECK;
+/* Adds a public key (EC P-256/384/521, RSA, Ed25519) with an optional kid; alg 0: all the key allows. */
+int zt_jwks_add_pkey(zt_jwks *set, EVP_PKEY *pub, const char *kid, int alg, zt_err *e) ZT_MUST_CHECK;
+/* Adds an HMAC secret (at least as long as alg's hash) for HS256/384/512. */
+int zt_jwks_add_secret(zt_jwks *set, const uint8_t *k, size_t n, const char *kid, int alg,
+		       zt_err *e) ZT_MUST_CHECK;
+void zt_jwks_free(zt_jwks *set);
+
+#define ZT_JWS_MAX_DEFAULT 16384 /* bytes of a compact JWS accepted by default */
+
+/* A verified compact JWS. */
+typedef struct zt_jws {
+	json_t *header;     /* the protected header */
+	int alg;
+	zt_buf payload;     /* decoded, NUL-terminated */
+	const zt_jwk *key;  /* the key of the set that verified it */
+} zt_jws;
+
+/*
+ * Verifies a JWS in compact serialization (RFC 7515 7.1) against keys.
+ * Strict: exactly three base64url parts without padding or white space,
+ * canonical encodings, at most max_len bytes (0: ZT_JWS_MAX_DEFAULT), a
+ * JSON object header with a known "alg" ("none" never) that the key
+ * allows, no "crit" (zt understands no extension: RFC 7515 4.1.11), and
+ * keys only from the set: "jku", "jwk", "x5u", "x5c" are ignored
+ * (RFC 8725 3.10). With a "kid" only keys with that kid are tried (none:
+ * the error's rule is "jws-unknown-kid", so a caller may refresh its set);
+ * without one, at most 4 keys that allow alg. Errors carry a rule tag
+ * ("jws-syntax", "jws-alg", "jws-crit", "jws-no-key", "jws-signature", ...).
+ */
+int zt_jws_verify(const char *tok, size_t len, const zt_jwks *keys, size_t max_len, zt_jws *out,
+		  zt_err *e) ZT_MUST_CHECK;
+void zt_jws_free(zt_jws *j);
+
+/* The algorithm zt signs with for key: ES256/384/512 by curve, EdDSA, RS256; 0 if none. */
+int zt_jwa_for_key(EVP_PKEY *key);
+/*
+ * Appends the compact JWS of payload signed with key (alg from
+ * zt_jwa_for_key) and header {"alg", "kid" if given, "typ" if given} to out.
+ */
+int zt_jws_sign(EVP_PKEY *key, const char *kid, const char *typ, const uint8_t *payload, size_t n,
+		zt_buf *out, zt_err *e) ZT_MUST_CHECK;
+
+/* What a JWT must satisfy beyond its signature (RFC 7519 4.1, RFC 8725 3.8-3.9). */
+typedef struct zt_jwt_rules {
+	const char *issuer;           /* "iss" must equal it exactly; NULL: any (not for end users) */
+	const char *const *audiences; /* NULL-terminated; "aud" must name one; NULL: not checked */
+	int64_t now;                  /* Unix seconds; 0: the clock */
+	int64_t leeway;               /* seconds of clock skew allowed on exp, nbf, iat; < 0: 60 */
+	int exp_optional;             /* accept a token without "exp" (default: required) */
+	size_t max_len;               /* 0: ZT_JWS_MAX_DEFAULT */
+} zt_jwt_rules;
+
+typedef struct zt_jwt {
+	zt_jws jws;
+	json_t *claims; /* the payload: a JSON object */
+	const char *iss, *sub; /* borrowed from claims; NULL when absent */
+	int64_t exp;    /* 0 when absent */
+} zt_jwt;
+
+/*
+ * Verifies a signed JWT: zt_jws_verify, then the payload as a JSON object
+ * (no duplicate members, bounded nesting), then the claims: iss exact, aud
+ * (a string or an array of strings) against rules->audiences, exp/nbf/iat
+ * as NumericDates with leeway, sub a string. Rule tags: "jwt-claims",
+ * "jwt-iss", "jwt-aud", "jwt-exp", "jwt-nbf", "jwt-iat", plus zt_jws_verify's.
+ */
+int zt_jwt_verify(const char *tok, size_t len, const zt_jwks *keys, const zt_jwt_rules *rules,
+		  zt_jwt *out, zt_err *e) ZT_MUST_CHECK;
+void zt_jwt_free(zt_jwt *t);
+/* Appends the JWT of claims (a JSON object) signed with key, typ "JWT". */
+int zt_jwt_sign(EVP_PKEY *key, const char *kid, const json_t *claims, zt_buf *out,
+		zt_err *e) ZT_MUST_CHECK;
 
 /* ---- writing certificates fast ------------------------------------------- */
 
@@ -197,6 +330,7 @@ typedef struct zt_certw {
 	size_t spki_len;
 	const uint8_t *exts;    /* Extension DERs, concatenated */
 	size_t exts_len;
+	uint8_t *serial_out;    /* optional: receives the 16-byte serial number */
 } zt_certw;
 
 /* Appends a v3 certificate, signed by s, with a random positive 128-bit serial. */
@@ -288,5 +422,157 @@ int zt_unseal_in_place(zt_buf *b, const char *label, zt_err *e) ZT_MUST_CHECK;
 #define ZT_SEAL_LABEL_KEY "private-key"
 #define ZT_SEAL_LABEL_AUDIT_SIGNER "audit-log-key"
 #define ZT_SEAL_LABEL_AUDIT_HMAC "audit-hmac-key"
+
+/* ---- passwords (crypto/password.c) and one-time codes (crypto/totp.c) ---- */
+
+/*
+ * Passwords are kept as Argon2id hashes (RFC 9106) in PHC string form,
+ *
+ *   $argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt>$<tag>
+ *
+ * (salt and tag in base64 without padding), so each hash carries its own
+ * parameters and the defaults can be raised without breaking old hashes.
+ * A stored hash comes from the database and is treated as hostile: only
+ * argon2id version 19 in exactly that canonical form is accepted, and its
+ * parameters are capped so that a planted hash cannot exhaust the server.
+ * Password bytes are never logged nor put in an error message.
+ */
+#define ZT_PW_MIN_LEN 1       /* bytes of password */
+#define ZT_PW_MAX_LEN 1024    /* longer is an error, never truncated */
+#define ZT_PW_SALT_LEN 16     /* what zt_password_hash writes */
+#define ZT_PW_TAG_LEN 32
+#define ZT_PW_SALT_MIN 8      /* what a stored hash may carry */
+#define ZT_PW_SALT_MAX 64
+#define ZT_PW_TAG_MIN 16
+#define ZT_PW_TAG_MAX 64
+#define ZT_PW_M_MAX (1u << 20)   /* KiB: 1 GiB */
+#define ZT_PW_T_MAX 64
+#define ZT_PW_P_MAX 16
+#define ZT_PW_WORK_MAX (1u << 21) /* m * t in KiB-passes: 22 times the defaults */
+#define ZT_PW_HASH_MAX 256       /* a PHC string and its NUL */
+
+typedef struct zt_pw_params {
+	uint32_t m_kib; /* memory, KiB (at least 8 per lane) */
+	uint32_t t;     /* passes over the memory */
+	uint32_t p;     /* lanes, each hashed by its own thread */
+} zt_pw_params;
+
+/* A parsed PHC string. */
+typedef struct zt_pw_phc {
+	zt_pw_params params;
+	uint8_t salt[ZT_PW_SALT_MAX];
+	size_t salt_len;
+	uint8_t tag[ZT_PW_TAG_MAX];
+	size_t tag_len;
+} zt_pw_phc;
+
+/* The parameters new hashes get (the comment in password.c says why). */
+zt_pw_params zt_pw_defaults(void);
+
+/* 0 if Argon2 accepts params and they are within the caps above. */
+int zt_pw_params_check(const zt_pw_params *params, zt_err *e) ZT_MUST_CHECK;
+
+/*
+ * Parses a stored hash of exactly n bytes (no NUL needed) into *out; every
+ * field is checked (rule "password-hash"; "password-hash-limit" for a
+ * parameter or length over its cap). Does not run Argon2.
+ */
+int zt_pw_phc_parse(const char *s, size_t n, zt_pw_phc *out, zt_err *e) ZT_MUST_CHECK;
+/* Writes h as a NUL-terminated PHC string: zt_pw_phc_parse's inverse. */
+int zt_pw_phc_format(const zt_pw_phc *h, char out[ZT_PW_HASH_MAX], zt_err *e) ZT_MUST_CHECK;
+
+/*
+ * Hashes a password of pw_len bytes (ZT_PW_MIN_LEN..ZT_PW_MAX_LEN) with a
+ * new random salt under params (NULL: zt_pw_defaults()) and writes the PHC
+ * string, NUL-terminated, to out.
+ */
+int zt_password_hash(const char *pw, size_t pw_len, const zt_pw_params *params,
+		     char out[ZT_PW_HASH_MAX], zt_err *e) ZT_MUST_CHECK;
+
+/*
+ * Checks a password against a stored hash of phc_len bytes, running Argon2
+ * with the hash's own parameters and comparing in constant time. 0 if it
+ * matches, and then *needs_rehash is 1 when the stored parameters, salt or
+ * tag are weaker than the defaults (hash the password again and store it);
+ * -ZT_EVERIFY (rule "password") if it does not; another error if the
+ * password's length or the stored hash is refused. *needs_rehash may be NULL.
+ */
+int zt_password_verify(const char *pw, size_t pw_len, const char *phc, size_t phc_len,
+		       int *needs_rehash, zt_err *e) ZT_MUST_CHECK;
+
+/*
+ * For a user that does not exist: checks the password against a hash that
+ * nothing matches, made once per process at the default parameters, so it
+ * costs what zt_password_verify costs for a user with a current hash and
+ * fails the same way (-ZT_EVERIFY, rule "password"). Thread-safe.
+ */
+int zt_password_dummy_verify(const char *pw, size_t pw_len, zt_err *e) ZT_MUST_CHECK;
+
+/*
+ * One-time codes: HOTP (RFC 4226) and TOTP (RFC 6238) with HMAC-SHA1,
+ * -SHA256 or -SHA512, 6 or 8 digits, as authenticator apps show them.
+ * Keys are 16..128 bytes (RFC 4226 4 R6: at least 128 bits); zt makes 20.
+ */
+enum zt_otp_alg { ZT_OTP_SHA1, ZT_OTP_SHA256, ZT_OTP_SHA512 };
+
+#define ZT_OTP_KEY_MIN 16
+#define ZT_OTP_KEY_MAX 128
+#define ZT_OTP_CODE_MAX 9     /* 8 digits and a NUL */
+#define ZT_TOTP_SECRET_LEN 20 /* bytes: RFC 4226 4 recommends 160 bits */
+#define ZT_TOTP_PERIOD_MAX 300
+
+typedef struct zt_totp_params {
+	enum zt_otp_alg alg;
+	unsigned digits; /* 6 or 8 */
+	unsigned period; /* seconds per step, 1..ZT_TOTP_PERIOD_MAX; 30 is what apps assume */
+} zt_totp_params;
+
+/* SHA1, 6 digits, 30 seconds: what every authenticator app supports. */
+zt_totp_params zt_totp_defaults(void);
+
+/* The HOTP value for counter, as digits ASCII digits and a NUL, into out. */
+int zt_hotp_code(const uint8_t *key, size_t key_len, enum zt_otp_alg alg, unsigned digits,
+		 uint64_t counter, char out[ZT_OTP_CODE_MAX], zt_err *e) ZT_MUST_CHECK;
+
+/* The TOTP code at time t (Unix seconds, >= 0): HOTP of the step t / period. */
+int zt_totp_code(const uint8_t *key, size_t key_len, const zt_totp_params *tp, int64_t t,
+		 char out[ZT_OTP_CODE_MAX], zt_err *e) ZT_MUST_CHECK;
+
+/*
+ * Checks a code the user typed (code_len bytes, exactly tp->digits ASCII
+ * digits, else -ZT_EINVAL with rule "totp-format") against the steps one
+ * before, at and one after now's, comparing each in constant time. Each
+ * code is usable once: steps <= last_used_step are refused (0 for a key
+ * never used: step 0 is 1970). On success *step is the step that matched
+ * (the latest, if more than one did): store it as the next last_used_step.
+ * A code of a step already used fails with rule "totp-reused", any other
+ * with "totp-wrong" (both -ZT_EVERIFY).
+ */
+int zt_totp_verify(const uint8_t *key, size_t key_len, const zt_totp_params *tp,
+		   const char *code, size_t code_len, int64_t now, uint64_t last_used_step,
+		   uint64_t *step, zt_err *e) ZT_MUST_CHECK;
+
+/* A new random TOTP key. */
+int zt_totp_secret(uint8_t out[ZT_TOTP_SECRET_LEN], zt_err *e) ZT_MUST_CHECK;
+
+/*
+ * Appends the enrolment URI (Google Authenticator Key Uri Format) to out,
+ * NUL-terminated:
+ *   otpauth://totp/ISSUER:ACCOUNT?secret=BASE32&issuer=ISSUER&algorithm=SHA1&digits=6&period=30
+ * with issuer and account percent-encoded (all but RFC 3986 unreserved
+ * characters) and the key in base32 without padding. issuer and account
+ * are 1..256 bytes without ':' or control characters.
+ */
+int zt_totp_uri(const char *issuer, const char *account, const uint8_t *key, size_t key_len,
+		const zt_totp_params *tp, zt_buf *out, zt_err *e) ZT_MUST_CHECK;
+
+/* RFC 4648 6 base32 (A-Z 2-7), with '=' padding if pad is set; out is NUL-terminated. */
+int zt_base32_encode(const uint8_t *in, size_t n, int pad, zt_buf *out, zt_err *e) ZT_MUST_CHECK;
+/*
+ * Decodes n bytes of base32, in either case, with correct '=' padding or
+ * none; anything else (white space too) is an error, as are stray bits in
+ * the last character. Appends the bytes to out.
+ */
+int zt_base32_decode(const char *in, size_t n, zt_buf *out, zt_err *e) ZT_MUST_CHECK;
 
 #endif /* ZT_CRYPTO_H */

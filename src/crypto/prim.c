@@ -1,6 +1,7 @@
 /* crypto/prim.c: OpenSSL errors, randomness, hashing, base64 and hex. */
 #include "crypto.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include <errno.h>
@@ -126,19 +127,21 @@ int zt_base64_encode(const uint8_t *in, size_t n, int url, zt_buf *out, zt_err *
 	return zt_buf_terminate(out, e); /* callers use it as a C string */
 }
 
-static int b64val(char c, int url)
+/* 0-63 for an alphabet's characters, 0xff for anything else (one table per alphabet) */
+static uint8_t dec_std[256], dec_url[256];
+static pthread_once_t dec_once = PTHREAD_ONCE_INIT;
+
+static void dec_init(void)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == (url ? '-' : '+'))
-		return 62;
-	if (c == (url ? '_' : '/'))
-		return 63;
-	return -1;
+	static const char std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+	memset(dec_std, 0xff, sizeof dec_std);
+	memset(dec_url, 0xff, sizeof dec_url);
+	for (int i = 0; i < 64; i++) {
+		dec_std[(uint8_t)std[i]] = (uint8_t)i;
+		dec_url[(uint8_t)url[i]] = (uint8_t)i;
+	}
 }
 
 int zt_base64_decode(const char *in, size_t n, int url, zt_buf *out, zt_err *e)
@@ -159,16 +162,19 @@ int zt_base64_decode(const char *in, size_t n, int url, zt_buf *out, zt_err *e)
 	if ((r = zt_buf_reserve(out, body * 6 / 8, e)) != 0)
 		return r;
 	size_t start = out->len;
-	for (i = 0; i < body; i++) {
-		int v = b64val(in[i], url);
+	const uint8_t *dec = url ? dec_url : dec_std;
 
-		if (v < 0) {
+	pthread_once(&dec_once, dec_init);
+	for (i = 0; i < body; i++) {
+		uint32_t v = dec[(uint8_t)in[i]];
+
+		if (v > 63) {
 			out->len = start; /* nothing half-decoded is left behind */
 			return zt_err_set(e, ZT_EPARSE,
 					  "invalid base64%s character at offset %zu",
 					  url ? "url" : "", i);
 		}
-		acc = acc << 6 | (uint32_t)v;
+		acc = acc << 6 | v;
 		bits += 6;
 		if (bits >= 8) {
 			bits -= 8;

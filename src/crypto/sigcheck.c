@@ -16,7 +16,7 @@
  * never remembered. The hash covers the whole certificate, signature
  * included, and the whole key.
  */
-#include "crypto.h"
+#include "crypto_int.h"
 
 #include <string.h>
 
@@ -56,6 +56,7 @@ void zt_crypto_thread_cleanup(void)
 	}
 	EVP_MD_free(sha256);
 	sha256 = NULL;
+	zt_jws_thread_cleanup();
 }
 
 static EVP_PKEY_CTX *prepared_ctx(X509 *issuer)

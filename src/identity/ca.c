@@ -685,8 +685,18 @@ int zt_ca_issue(zt_ca *ca, const zt_spiffe_id *id, const zt_pubkey *pub,
 		.exts = exts.p,
 		.exts_len = exts.len,
 	};
+	uint8_t serial[16];
+
+	cw.serial_out = serial;
 	if ((r = zt_certw_sign(&cw, s->sg, chain_der, e)) == 0)
 		r = zt_buf_append(chain_der, s->cert_der.p, s->cert_der.len, e);
+	if (r == 0 && opts->serial_hex) {
+		/* as BN_bn2hex writes it: the first octet is 0x40-0x7f, so no leading zero */
+		for (size_t i = 0; i < sizeof serial; i++)
+			snprintf(opts->serial_hex + 2 * i, 3, "%02X", serial[i]);
+	}
+	if (r == 0 && opts->not_after)
+		*opts->not_after = cw.not_after;
 out:
 	zt_buf_free(&exts, 0);
 	zt_buf_free(&san, 0);

@@ -179,6 +179,9 @@ typedef struct zt_issue_opts {
 	int64_t ttl;                /* 0: ZT_SVID_TTL_DEFAULT */
 	const char *const *dns;     /* extra DNS SANs */
 	size_t ndns;
+	/* optional outputs, so a caller need not parse what it was just given */
+	char *serial_hex;           /* the serial, 32 upper-case hex digits and NUL */
+	int64_t *not_after;         /* the SVID's notAfter */
 } zt_issue_opts;
 
 /*
