@@ -1,6 +1,7 @@
 /*
- * Fuzz target: the policy loader (YAML/JSON documents to the checked model),
- * the compiler, decisions and explanations, and the request reader.
+ * Fuzz target: the policy loader (YAML/JSON documents to the checked model:
+ * AuthorizationPolicy, RequestAuthentication...), the compiler, decisions,
+ * explanations, the jwtRules of a destination, and the request reader.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -44,6 +45,17 @@ static void decide_some(const zt_policy_snapshot *snap)
 	zt_buf out;
 	zt_err e;
 
+	/* the end-user token rules each destination gets (RequestAuthentication) */
+	const zt_jwt_rule *rules[ZT_POLICY_MAX_JWT_RULES];
+
+	for (int i = 0; i < 2; i++) {
+		size_t n = zt_policy_jwt_rules(snap, reqs[i].dest_service.p, reqs[i].dest_service.len, rules,
+					       ZT_POLICY_MAX_JWT_RULES);
+
+		for (size_t k = 0; k < n && k < ZT_POLICY_MAX_JWT_RULES; k++)
+			if (!rules[k]->issuer || !rules[k]->issuer[0])
+				abort(); /* a jwtRule always names its issuer */
+	}
 	for (int i = 0; i < 2; i++) {
 		zt_policy_decide(snap, &reqs[i], &d);
 		if (!d.reason && !d.by.policy)

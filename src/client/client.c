@@ -20,7 +20,7 @@
 struct zt_api {
 	zt_bundle_set *bundles;
 	char td[256];
-	char token[256];
+	char token[ZT_API_TOKEN_MAX];
 	SSL_CTX *tls;
 	zt_httpc *http;
 };
@@ -93,6 +93,82 @@ static int config_file(zt_api_config *c, zt_err *e)
 	}
 	snprintf(c->config_file, sizeof c->config_file, "%s", path);
 out:
+	json_decref(docs);
+	return r;
+}
+
+/* The config file zt writes to: $ZT_CONFIG, else ~/.config/zt/config.yaml (its folder made). */
+static int config_path(char *path, size_t cap, zt_err *e)
+{
+	const char *env = getenv("ZT_CONFIG"), *home = getenv("HOME");
+	char dir[PATH_MAX];
+	int r;
+
+	if (env && *env)
+		return snprintf(path, cap, "%s", env) >= (int)cap ? zt_err_set(e, ZT_EINVAL, "ZT_CONFIG is too long") : 0;
+	if (!home || !*home)
+		return zt_err_set(e, ZT_EINVAL, "no HOME: set ZT_CONFIG to the config file to write");
+	if (snprintf(dir, sizeof dir, "%s/.config", home) >= (int)sizeof dir ||
+	    snprintf(path, cap, "%s/.config/zt/config.yaml", home) >= (int)cap)
+		return zt_err_set(e, ZT_EINVAL, "HOME is too long");
+	if ((r = zt_mkdir(dir, 0700, e)) != 0)
+		return r;
+	snprintf(dir, sizeof dir, "%s/.config/zt", home);
+	return zt_mkdir(dir, 0700, e);
+}
+
+int zt_api_config_save(const char *server, const char *ca_file, const char *token, char *path,
+		       size_t cap, zt_err *e)
+{
+	static const char *const keys[] = {"server", "caFile", "cert", "key", "token", NULL};
+	json_t *docs = NULL, *d = NULL;
+	struct stat st;
+	zt_buf out;
+	int r;
+
+	if ((r = config_path(path, cap, e)) != 0)
+		return r;
+	if (stat(path, &st) == 0) {
+		if (!(docs = zt_doc_load_file(path, CONFIG_MAX, e)))
+			return zt_err_wrap(e, "config file %s", path);
+		d = json_array_get(docs, 0);
+	}
+	if (!json_is_object(d)) {
+		json_decref(docs);
+		docs = NULL;
+		d = json_object();
+	} else {
+		json_incref(d);
+	}
+	/* the token is the server's that issued it: they are written together */
+	if (server)
+		json_object_set_new(d, "server", json_string(server));
+	if (ca_file)
+		json_object_set_new(d, "caFile", json_string(ca_file));
+	if (token)
+		json_object_set_new(d, "token", json_string(token));
+	else
+		json_object_del(d, "token");
+	/* YAML whose values are JSON strings: any string written safely */
+	zt_buf_init(&out, CONFIG_MAX);
+	r = zt_buf_appendf(&out, e, "# zt's client settings (zt login writes the token); keep it private\n");
+	for (size_t i = 0; keys[i] && r == 0; i++) {
+		json_t *v = json_object_get(d, keys[i]);
+		char *q;
+
+		if (!json_is_string(v))
+			continue;
+		if (!(q = json_dumps(v, JSON_ENCODE_ANY))) {
+			r = zt_err_set(e, ZT_ENOMEM, "out of memory");
+			break;
+		}
+		r = zt_buf_appendf(&out, e, "%s: %s\n", keys[i], q);
+		free(q);
+	}
+	if (r == 0)
+		r = zt_file_write(path, out.p, out.len, 0600, 0, e);
+	zt_buf_free(&out, 1);
+	json_decref(d);
 	json_decref(docs);
 	return r;
 }
@@ -223,7 +299,7 @@ int zt_api_call_raw(zt_api *a, const char *method, const char *path, const void 
 		    size_t len, const char *content_type, int timeout_ms, zt_api_resp *r,
 		    zt_err *e)
 {
-	char auth[300];
+	char auth[ZT_API_TOKEN_MAX + 16];
 	const char *h[8];
 	size_t n = 0;
 	zt_httpc_resp hr;

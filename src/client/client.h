@@ -26,10 +26,13 @@
 #include <jansson.h>
 
 #include "core/core.h"
+#include "crypto/crypto.h"
+
+#define ZT_API_TOKEN_MAX 8192
 
 typedef struct zt_api_config {
 	char server[512];         /* https://HOST:PORT */
-	char token[256];          /* bearer token, "" for none */
+	char token[ZT_API_TOKEN_MAX]; /* bearer token (a zt token or a login JWT), "" for none */
 	char ca_file[PATH_MAX];   /* the trust bundle that vouches for the server */
 	char cert[PATH_MAX];      /* our SVID chain (PEM), "" for none */
 	char key[PATH_MAX];       /* its key */
@@ -44,6 +47,15 @@ typedef struct zt_api_config {
  * that a server and a CA file are known in the end.
  */
 int zt_api_config_resolve(zt_api_config *c, zt_err *e) ZT_MUST_CHECK;
+
+/*
+ * Writes the config file ($ZT_CONFIG, else ~/.config/zt/config.yaml, mode
+ * 0600): the token set (NULL: removed), server and caFile set when given
+ * (a token goes with the server that issued it), other settings kept. The
+ * path written is copied out.
+ */
+int zt_api_config_save(const char *server, const char *ca_file, const char *token, char *path,
+		       size_t cap, zt_err *e) ZT_MUST_CHECK;
 
 typedef struct zt_api zt_api;
 
@@ -118,10 +130,35 @@ int zt_workload_fetch(const char *socket_path, uint64_t since, int timeout_s, in
 void zt_wl_answer_free(zt_wl_answer *a);
 
 /*
+ * GET target ("/v1/jwtsvids?audience=..." or "/v1/jwtbundle") from the
+ * agent's Workload API: *status and the JSON answer (caller decrefs) for
+ * any status; negative when the agent cannot be reached or answers
+ * something that is not JSON.
+ */
+int zt_workload_get(const char *socket_path, const char *target, int *status, json_t **out,
+		    zt_err *e) ZT_MUST_CHECK;
+
+/*
  * Writes dir/svid.key, dir/svid.pem and dir/bundle.pem (mode 0600), each
  * beside its place first and renamed in, the key first.
  */
 int zt_workload_write(const char *dir, const zt_wl_svid *s, const char *bundle,
 		      zt_err *e) ZT_MUST_CHECK;
+
+/* ---- identity providers (oidc.c) ---- */
+
+/*
+ * OpenID Connect Discovery 1.0: reads issuer's
+ * /.well-known/openid-configuration, checks that it names exactly that
+ * issuer (4.3) and copies its jwks_uri out. https:// is checked against
+ * ca_file's anchors (NULL: the system's) and the host name; http:// only
+ * to loopback.
+ */
+int zt_oidc_discover(const char *issuer, const char *ca_file, int timeout_ms, char *jwks_uri,
+		     size_t cap, zt_err *e) ZT_MUST_CHECK;
+
+/* GETs a JWK Set and parses it (zt_jwks_from_json with flags) into *out (freed on error). */
+int zt_jwks_fetch(const char *url, const char *ca_file, int timeout_ms, int flags, zt_jwks *out,
+		  zt_err *e) ZT_MUST_CHECK;
 
 #endif

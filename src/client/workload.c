@@ -27,16 +27,21 @@ void zt_wl_answer_free(zt_wl_answer *a)
 	memset(a, 0, sizeof *a);
 }
 
-int zt_workload_fetch(const char *socket_path, uint64_t since, int timeout_s, int cancel_fd,
-		      zt_wl_answer *a, zt_err *e)
+/*
+ * One GET of the Workload API: *status and the answer parsed as a JSON
+ * object (caller decrefs); the raw answer is wiped (it may hold keys or
+ * tokens). Negative when the agent cannot be reached or answers something
+ * that is not JSON.
+ */
+static int wl_get(const char *socket_path, const char *target, int timeout_ms, int cancel_fd, int *status,
+		  json_t **out, zt_err *e)
 {
 	static const char *const hdrs[] = {"X-Zt-Workload", "true", NULL};
-	char url[PATH_MAX + 8], path[96];
+	char url[PATH_MAX + 8];
 	zt_httpc_resp hr;
-	json_t *j = NULL;
 	int r;
 
-	memset(a, 0, sizeof *a);
+	*out = NULL;
 	if (snprintf(url, sizeof url, "unix:%s", socket_path) >= (int)sizeof url)
 		return zt_err_set(e, ZT_EINVAL, "socket path too long");
 	zt_httpc_opts o = {.url = url, .max_body = ANSWER_MAX};
@@ -45,23 +50,42 @@ int zt_workload_fetch(const char *socket_path, uint64_t since, int timeout_s, in
 	if (!c)
 		return -ZT_EINVAL;
 	zt_httpc_set_cancel(c, cancel_fd);
+	r = zt_httpc_do(c, "GET", target, hdrs, NULL, 0, timeout_ms, &hr, e);
+	zt_httpc_free(c);
+	if (r != 0)
+		return zt_err_wrap(e, "the agent at %s", socket_path);
+	*status = hr.status;
+	*out = json_loadb((const char *)hr.body.p, hr.body.len, JSON_REJECT_DUPLICATES, NULL);
+	zt_wipe(hr.body.p, hr.body.len);
+	zt_httpc_resp_free(&hr);
+	if (!json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		return zt_err_set(e, ZT_EPARSE, "the agent's answer (HTTP %d) is not JSON", *status);
+	}
+	return 0;
+}
+
+int zt_workload_get(const char *socket_path, const char *target, int *status, json_t **out, zt_err *e)
+{
+	return wl_get(socket_path, target, 30000, -1, status, out, e);
+}
+
+int zt_workload_fetch(const char *socket_path, uint64_t since, int timeout_s, int cancel_fd,
+		      zt_wl_answer *a, zt_err *e)
+{
+	char path[96];
+	json_t *j = NULL;
+	int r;
+
+	memset(a, 0, sizeof *a);
 	if (since)
 		snprintf(path, sizeof path, "/v1/svids?since=%llu&timeout=%d", (unsigned long long)since,
 			 timeout_s > 0 && timeout_s <= 300 ? timeout_s : 30);
 	else
 		snprintf(path, sizeof path, "/v1/svids");
-	r = zt_httpc_do(c, "GET", path, hdrs, NULL, 0, (since ? timeout_s + 15 : 15) * 1000, &hr, e);
-	zt_httpc_free(c);
-	if (r != 0)
-		return zt_err_wrap(e, "the agent at %s", socket_path);
-	a->status = hr.status;
-	j = json_loadb((const char *)hr.body.p, hr.body.len, 0, NULL);
-	zt_wipe(hr.body.p, hr.body.len); /* it held private keys */
-	zt_httpc_resp_free(&hr);
-	if (!json_is_object(j)) {
-		json_decref(j);
-		return zt_err_set(e, ZT_EPARSE, "the agent's answer (HTTP %d) is not JSON", a->status);
-	}
+	if ((r = wl_get(socket_path, path, (since ? timeout_s + 15 : 15) * 1000, cancel_fd, &a->status, &j, e)) != 0)
+		return r;
 	if (a->status != 200) {
 		const char *m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
 
@@ -133,3 +157,4 @@ int zt_workload_write(const char *dir, const zt_wl_svid *s, const char *bundle, 
 		}
 	return 0;
 }
+

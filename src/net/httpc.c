@@ -385,9 +385,18 @@ static int open_conn(zt_httpc *c, int64_t request_deadline, zt_err *e)
 	}
 	struct in6_addr tmp;
 
-	/* SNI with names only (RFC 6066 3: literal addresses are not sent) */
-	if (!inet_pton(AF_INET, c->host, &tmp) && !inet_pton(AF_INET6, c->host, &tmp))
+	/*
+	 * SNI with names only (RFC 6066 3: literal addresses are not sent).
+	 * The name or address is also what a Web PKI certificate must carry
+	 * (RFC 6125); SPIFFE contexts replace the whole chain check with their
+	 * own and never look at it.
+	 */
+	if (!inet_pton(AF_INET, c->host, &tmp) && !inet_pton(AF_INET6, c->host, &tmp)) {
 		SSL_set_tlsext_host_name(c->ssl, c->host);
+		SSL_set1_host(c->ssl, c->host);
+	} else {
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->host);
+	}
 	ERR_clear_error();
 	for (;;) {
 		r = ssl_step(c, SSL_connect(c->ssl), deadline, "handshake", e);
@@ -397,8 +406,13 @@ static int open_conn(zt_httpc *c, int64_t request_deadline, zt_err *e)
 			/* only a verdict of our verifier is about the certificate */
 			const char *why = zt_tls_peer_error(c->ssl);
 
-			if (SSL_get_verify_result(c->ssl) == X509_V_ERR_APPLICATION_VERIFICATION && why && *why)
+			long vr = SSL_get_verify_result(c->ssl);
+
+			if (vr == X509_V_ERR_APPLICATION_VERIFICATION && why && *why)
 				r = zt_err_rule(e, ZT_EVERIFY, "server-cert", "the server's certificate was refused: %s", why);
+			else if (vr != X509_V_OK)
+				r = zt_err_rule(e, ZT_EVERIFY, "server-cert", "the server's certificate was refused: %s",
+						X509_verify_cert_error_string(vr));
 			goto fail;
 		}
 	}

@@ -177,6 +177,15 @@ void zt_tls_client_resume(SSL *ssl, const char *peer_key);
 SSL_CTX *zt_tls_edge_ctx_new(X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key, zt_err *e);
 
 /*
+ * A client context for servers outside the mesh (an identity provider's
+ * JWKS and discovery documents): the Web PKI's rules, the server's chain
+ * checked against the PEM anchors in ca_file (NULL: the system's store),
+ * TLS 1.2 or 1.3. The name or address connected to must be in the
+ * certificate: zt_httpc sets it on every connection (RFC 6125).
+ */
+SSL_CTX *zt_tls_webpki_ctx_new(const char *ca_file, zt_err *e);
+
+/*
  * The outcome of the verification of a connection's peer, recorded by the
  * context's verify step: the peer's ID (owned by the SSL: copy it), or the
  * reason it was refused (a per-thread copy, good after the SSL is freed,

@@ -419,6 +419,28 @@ fail:
 	return NULL;
 }
 
+SSL_CTX *zt_tls_webpki_ctx_new(const char *ca_file, zt_err *e)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)) {
+		zt_crypto_err(e, ZT_ECRYPTO, "cannot set up a TLS client context");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1
+		    : SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		zt_crypto_err(e, ZT_EINVAL, ca_file ? "cannot read the CA certificates" : "no system CA store");
+		if (ca_file)
+			zt_err_wrap(e, "%s", ca_file);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	return ctx;
+}
+
 const char *zt_tls_peer_id(const SSL *ssl)
 {
 	const struct verdict *v = verdict_of(ssl);

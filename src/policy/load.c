@@ -8,6 +8,8 @@
  */
 #include "policy_int.h"
 
+#include "crypto/crypto.h"
+
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -87,6 +89,12 @@ void zt_model_unref(struct model *m)
 	if (!m || atomic_fetch_sub(&m->refs, 1) != 1)
 		return;
 	free(m->pols);
+	free(m->ras);
+	for (uint32_t i = 0; i < m->njwks; i++) {
+		zt_jwks_free(m->jwks[i]);
+		free(m->jwks[i]);
+	}
+	free(m->jwks);
 	free(m->org.tenants);
 	free(m->org.ws);
 	zt_arena_free(m->arena);
@@ -557,6 +565,129 @@ static int service_in_scope(const zt_policy_src *src, const struct policy *p, co
 	return 0;
 }
 
+/*
+ * metadata.scope (zt) or metadata.namespace (Istio) into p's level, tenant,
+ * workspace and namespace, and the display name "SCOPE/NAME" into display.
+ * 0, or -1 with the error recorded.
+ */
+static int policy_scope(zt_policy_src *src, const struct rawdoc *rd, json_t *md, int istio,
+			struct policy *p, char *display, size_t dsz)
+{
+	struct org *org = &src->m->org;
+
+	if (!istio) {
+		json_t *scope = json_object_get(md, "scope");
+
+		if (!org->name) {
+			ERR(src, rd, md, "zt policies attach to the scopes of an Organization; add the kind: Organization document (docs/policy.md)");
+			return -1;
+		}
+		if (!json_is_string(scope)) {
+			ERR(src, rd, md, "metadata.scope is required: ORG, ORG/TENANT or ORG/TENANT/WORKSPACE");
+			return -1;
+		}
+		if (resolve_scope(src, rd, scope, json_string_value(scope), p) != 0)
+			return -1;
+		snprintf(display, dsz, "%s/%s", json_string_value(scope), p->name);
+	} else {
+		json_t *nsj = json_object_get(md, "namespace");
+		const char *ns = json_is_string(nsj) ? json_string_value(nsj) : "default";
+
+		if (nsj && !json_is_string(nsj)) {
+			ERR(src, rd, nsj, "metadata.namespace must be a string");
+			return -1;
+		}
+		if (strcmp(ns, src->root_ns) == 0) {
+			p->level = SCOPE_ORG;
+			p->ns = "";
+			if (org->name)
+				snprintf(display, dsz, "%s/%s", org->name, p->name);
+			else
+				snprintf(display, dsz, "%s/%s", ns, p->name);
+		} else if (org->name) {
+			p->ws = find_ws(org, ns);
+			if (p->ws < 0) {
+				ERR(src, rd, nsj ? nsj : md, "namespace \"%.100s\" is not a workspace of organization %s; declare it, or use the Istio root namespace %s for organization-wide policies",
+				    ns, org->name, src->root_ns);
+				return -1;
+			}
+			p->level = SCOPE_WORKSPACE;
+			p->tenant = org->ws[p->ws].tenant;
+			snprintf(display, dsz, "%s/%s/%s/%s", org->name,
+				 org->tenants[p->tenant].name, ns, p->name);
+		} else {
+			if (!valid_name(ns, strlen(ns))) {
+				ERR(src, rd, nsj, "\"%.100s\" is not a namespace name", ns);
+				return -1;
+			}
+			p->level = SCOPE_WORKSPACE;
+			if ((p->ws = implicit_ws(src, ns)) < 0) {
+				ERR(src, rd, nsj, "out of memory");
+				return -1;
+			}
+			p->ns = org->ws[p->ws].name;
+			snprintf(display, dsz, "%s/%s", ns, p->name);
+		}
+	}
+	return 0;
+}
+
+/*
+ * spec.selector: {services: [...]} (zt) or {matchLabels: {app: NAME}}
+ * (Istio) into p's selector. 0, or -1 when the selector cannot be read.
+ */
+static int policy_selector(zt_policy_src *src, const struct rawdoc *rd, json_t *sel, int istio,
+			   struct policy *p)
+{
+	struct org *org = &src->m->org;
+	json_t *list = NULL, *v;
+	size_t i;
+
+	if (istio) {
+		static const char *const sel_keys[] = { "matchLabels", NULL };
+		json_t *ml = json_object_get(sel, "matchLabels"), *app = json_object_get(ml, "app");
+		const char *lk;
+		json_t *lv;
+
+		pol_known_keys(src, rd, sel, sel_keys, "selector", 0);
+		json_object_foreach(ml, lk, lv)
+			if (strcmp(lk, "app") != 0) {
+				ERR(src, rd, lv, "selector.matchLabels.%s: zt selects services by the app label only (the service name); other labels cannot be checked",
+				    lk);
+				pol_at_key(src, rd, ml, lk);
+			}
+		if (!json_is_string(app)) {
+			ERR(src, rd, sel, "selector.matchLabels.app must name a service");
+			return -1;
+		}
+		p->selector = pol_array(src, 1, sizeof *p->selector);
+		p->selector[p->nselector++] = pol_dup_str(src, app);
+	} else {
+		static const char *const sel_keys[] = { "services", NULL };
+
+		pol_known_keys(src, rd, sel, sel_keys, "selector", 0);
+		list = json_object_get(sel, "services");
+		if (!json_is_array(list) || json_array_size(list) == 0) {
+			ERR(src, rd, sel, "selector.services must be a non-empty list of service names");
+			return -1;
+		}
+		p->selector = pol_array(src, json_array_size(list), sizeof *p->selector);
+		json_array_foreach(list, i, v) {
+			if (!json_is_string(v) || !valid_name(json_string_value(v), json_string_length(v))) {
+				ERR(src, rd, v, "selector.services: a service name uses letters, digits, '-', '.', '_'");
+				continue;
+			}
+			p->selector[p->nselector++] = pol_dup_str(src, v);
+		}
+	}
+	if (org->name)
+		for (uint32_t k = 0; k < p->nselector; k++)
+			if (!service_in_scope(src, p, p->selector[k]))
+				WARN(src, rd, sel, "the selector names service \"%s\", which is not in this policy's scope: for it the policy never applies",
+				     p->selector[k]);
+	return 0;
+}
+
 static void parse_policy(zt_policy_src *src, const struct rawdoc *rd, int istio)
 {
 	static const char *const md_keys[] = { "name", "namespace", "scope", "annotations", "labels",
@@ -600,58 +731,10 @@ static void parse_policy(zt_policy_src *src, const struct rawdoc *rd, int istio)
 		else if (!(json_is_string(dr) && strcmp(json_string_value(dr), "false") == 0))
 			ERR(src, rd, dr, "the dry-run annotation is the string \"true\" or \"false\"");
 	}
-	if (!istio) {
-		json_t *scope = json_object_get(md, "scope");
-
-		if (!org->name) {
-			ERR(src, rd, md, "zt policies attach to the scopes of an Organization; add the kind: Organization document (docs/policy.md)");
-			return;
-		}
-		if (!json_is_string(scope)) {
-			ERR(src, rd, md, "metadata.scope is required: ORG, ORG/TENANT or ORG/TENANT/WORKSPACE");
-			return;
-		}
-		if (resolve_scope(src, rd, scope, json_string_value(scope), p) != 0)
-			return;
-		snprintf(display, sizeof display, "%s/%s", json_string_value(scope), p->name);
-	} else {
-		json_t *nsj = json_object_get(md, "namespace");
-		const char *ns = json_is_string(nsj) ? json_string_value(nsj) : "default";
-
+	if (istio)
 		WARN(src, rd, rd->doc, "Istio allows a request when no ALLOW policy applies to its workload; zt denies by default, so add ALLOW policies for the traffic you want (deny by default)");
-		if (nsj && !json_is_string(nsj)) {
-			ERR(src, rd, nsj, "metadata.namespace must be a string");
-			return;
-		}
-		if (strcmp(ns, src->root_ns) == 0) {
-			p->level = SCOPE_ORG;
-			p->ns = "";
-			if (org->name)
-				snprintf(display, sizeof display, "%s/%s", org->name, p->name);
-			else
-				snprintf(display, sizeof display, "%s/%s", ns, p->name);
-		} else if (org->name) {
-			p->ws = find_ws(org, ns);
-			if (p->ws < 0) {
-				ERR(src, rd, nsj ? nsj : md, "namespace \"%.100s\" is not a workspace of organization %s; declare it, or use the Istio root namespace %s for organization-wide policies",
-				    ns, org->name, src->root_ns);
-				return;
-			}
-			p->level = SCOPE_WORKSPACE;
-			p->tenant = org->ws[p->ws].tenant;
-			snprintf(display, sizeof display, "%s/%s/%s/%s", org->name,
-				 org->tenants[p->tenant].name, ns, p->name);
-		} else {
-			if (!valid_name(ns, strlen(ns))) {
-				ERR(src, rd, nsj, "\"%.100s\" is not a namespace name", ns);
-				return;
-			}
-			p->level = SCOPE_WORKSPACE;
-			p->ws = implicit_ws(src, ns);
-			p->ns = org->ws[p->ws].name;
-			snprintf(display, sizeof display, "%s/%s", ns, p->name);
-		}
-	}
+	if (policy_scope(src, rd, md, istio, p, display, sizeof display) != 0)
+		return;
 	p->display = zt_arena_strndup(src->m->arena, display, strlen(display));
 	if (!json_is_object(spec))
 		return; /* spec {} : an ALLOW that allows nothing, as in Istio */
@@ -675,52 +758,8 @@ static void parse_policy(zt_policy_src *src, const struct rawdoc *rd, int istio)
 	if (json_object_get(spec, "provider"))
 		ERR(src, rd, json_object_get(spec, "provider"), "provider goes with action CUSTOM, which zt does not support");
 	sel = json_object_get(spec, "selector");
-	if (sel) {
-		json_t *list = NULL, *v;
-
-		if (istio) {
-			static const char *const sel_keys[] = { "matchLabels", NULL };
-			json_t *ml = json_object_get(sel, "matchLabels"), *app = json_object_get(ml, "app");
-			const char *lk;
-			json_t *lv;
-
-			pol_known_keys(src, rd, sel, sel_keys, "selector", 0);
-			json_object_foreach(ml, lk, lv)
-				if (strcmp(lk, "app") != 0) {
-					ERR(src, rd, lv, "selector.matchLabels.%s: zt selects services by the app label only (the service name); other labels cannot be checked",
-					    lk);
-					pol_at_key(src, rd, ml, lk);
-				}
-			if (!json_is_string(app)) {
-				ERR(src, rd, sel, "selector.matchLabels.app must name a service");
-				return;
-			}
-			p->selector = pol_array(src, 1, sizeof *p->selector);
-			p->selector[p->nselector++] = pol_dup_str(src, app);
-		} else {
-			static const char *const sel_keys[] = { "services", NULL };
-
-			pol_known_keys(src, rd, sel, sel_keys, "selector", 0);
-			list = json_object_get(sel, "services");
-			if (!json_is_array(list) || json_array_size(list) == 0) {
-				ERR(src, rd, sel, "selector.services must be a non-empty list of service names");
-				return;
-			}
-			p->selector = pol_array(src, json_array_size(list), sizeof *p->selector);
-			json_array_foreach(list, i, v) {
-				if (!json_is_string(v) || !valid_name(json_string_value(v), json_string_length(v))) {
-					ERR(src, rd, v, "selector.services: a service name uses letters, digits, '-', '.', '_'");
-					continue;
-				}
-				p->selector[p->nselector++] = pol_dup_str(src, v);
-			}
-		}
-		if (org->name)
-			for (uint32_t k = 0; k < p->nselector; k++)
-				if (!service_in_scope(src, p, p->selector[k]))
-					WARN(src, rd, sel, "the selector names service \"%s\", which is not in this policy's scope: for it the policy never applies",
-					     p->selector[k]);
-	}
+	if (sel && policy_selector(src, rd, sel, istio, p) != 0)
+		return;
 	rules = json_object_get(spec, "rules");
 	if (rules && !json_is_array(rules)) {
 		ERR(src, rd, rules, "rules must be a list");
@@ -744,6 +783,91 @@ static void parse_policy(zt_policy_src *src, const struct rawdoc *rd, int istio)
 						WARN(src, rd, json_object_get(rd->doc, "spec"),
 						     "rule %u: principal \"%s\" is not in trust domain %s", r, m->s, org->td);
 				}
+}
+
+/* ---- RequestAuthentication ---- */
+
+static struct reqauthn *push_reqauthn(zt_policy_src *src)
+{
+	struct model *m = src->m;
+	struct reqauthn *ra;
+
+	if (m->nras == m->capras) {
+		uint32_t ncap = m->capras ? m->capras * 2 : 16;
+		struct reqauthn **nr = realloc(m->ras, ncap * sizeof *nr);
+
+		if (!nr)
+			return NULL;
+		m->ras = nr;
+		m->capras = ncap;
+	}
+	if (!(ra = zt_arena_alloc(m->arena, sizeof *ra)))
+		return NULL;
+	memset(ra, 0, sizeof *ra);
+	ra->head.order = m->nras;
+	m->ras[m->nras++] = ra;
+	return ra;
+}
+
+/*
+ * A RequestAuthentication: metadata, scope and selector as for an
+ * AuthorizationPolicy, then its jwtRules (reqauthn.c).
+ */
+static void parse_reqauthn(zt_policy_src *src, const struct rawdoc *rd, int istio)
+{
+	static const char *const md_keys[] = { "name", "namespace", "scope", "annotations", "labels",
+					       "uid", "resourceVersion", "generation",
+					       "creationTimestamp", "managedFields", NULL };
+	static const char *const spec_keys[] = { "selector", "jwtRules", NULL };
+	static const char *const istio_spec_keys[] = { "selector", "jwtRules", "targetRef",
+						       "targetRefs", NULL };
+	json_t *md = json_object_get(rd->doc, "metadata"), *spec = json_object_get(rd->doc, "spec");
+	json_t *name = json_object_get(md, "name"), *ann, *sel;
+	char display[1024];
+	struct reqauthn *ra;
+	struct policy *p;
+
+	if (!json_is_object(md) || !json_is_string(name) ||
+	    !valid_name(json_string_value(name), json_string_length(name))) {
+		ERR(src, rd, md ? md : rd->doc, "a RequestAuthentication needs metadata.name (letters, digits, '-', '.', '_')");
+		return;
+	}
+	pol_known_keys(src, rd, md, md_keys, "metadata", 1);
+	if (spec && !json_is_object(spec) && !json_is_null(spec)) {
+		ERR(src, rd, spec, "spec must be a mapping");
+		return;
+	}
+	if (!(ra = push_reqauthn(src))) {
+		ERR(src, rd, rd->doc, "out of memory");
+		return;
+	}
+	p = &ra->head;
+	p->name = pol_dup_str(src, name);
+	p->file = rd->file;
+	(void)zt_docpos_get(rd->pos, rd->doc, &p->line, &(int){ 0 });
+	p->istio = istio;
+	p->tenant = p->ws = -1;
+	ann = json_object_get(md, "annotations");
+	if (json_object_get(ann, "zt.dev/dry-run") || json_object_get(ann, "istio.io/dry-run"))
+		WARN(src, rd, ann, "the dry-run annotation applies to AuthorizationPolicy only: this RequestAuthentication is enforced");
+	if (policy_scope(src, rd, md, istio, p, display, sizeof display) != 0)
+		return;
+	if (!json_is_object(spec)) {
+		WARN(src, rd, rd->doc, "a RequestAuthentication without jwtRules checks nothing");
+		p->display = zt_arena_strndup(src->m->arena, display, strlen(display));
+		return;
+	}
+	pol_known_keys(src, rd, spec, istio ? istio_spec_keys : spec_keys, "spec", 0);
+	if (istio && (json_object_get(spec, "targetRef") || json_object_get(spec, "targetRefs"))) {
+		ERR(src, rd, spec, "targetRef/targetRefs are not supported; select services with selector.matchLabels.app");
+		return;
+	}
+	sel = json_object_get(spec, "selector");
+	if (sel && policy_selector(src, rd, sel, istio, p) != 0)
+		return;
+	/* named before its rules: a jwtRule names its RequestAuthentication */
+	p->display = zt_arena_strndup(src->m->arena, display, strlen(display));
+	pol_parse_jwt_rules(src, rd, spec, ra);
 }
 
 /* ---- tests ---- */
@@ -940,13 +1064,21 @@ int zt_policy_src_check(zt_policy_src *src)
 		}
 		if (strcmp(kind, "Organization") == 0)
 			continue;
-		if (strcmp(kind, "AuthorizationPolicy") == 0)
+		if (strcmp(kind, "AuthorizationPolicy") == 0) {
 			parse_policy(src, rd, istio_api);
-		else if (strcmp(kind, "PolicyTest") == 0)
+		} else if (strcmp(kind, "RequestAuthentication") == 0) {
+			if (!zt_api && !istio_api)
+				ERR(src, rd, json_object_get(rd->doc, "apiVersion"),
+				    "apiVersion \"%.100s\" is not one zt reads for RequestAuthentication; use zt.dev/v1 or security.istio.io/v1",
+				    api);
+			else
+				parse_reqauthn(src, rd, istio_api);
+		} else if (strcmp(kind, "PolicyTest") == 0)
 			parse_test(src, rd);
 		else
 			WARN(src, rd, rd->doc, "kind %.100s (%.100s) is not a zt policy document; ignored", kind, api);
 	}
+	/* names are unique per kind within a scope, as Kubernetes has them */
 	zt_strset *names = zt_strset_new();
 
 	for (uint32_t i = 0; names && i < m->npols; i++) {
@@ -957,6 +1089,24 @@ int zt_policy_src_check(zt_policy_src *src)
 			zt_diag *dg;
 
 			ERR(src, &rd, NULL, "policy %s is defined twice; names are unique within a scope",
+			    p->display);
+			if (src->ndiags) {
+				dg = &src->diags[src->ndiags - 1];
+				dg->line = p->line;
+				dg->column = 1;
+			}
+		}
+	}
+	zt_strset_free(names);
+	names = zt_strset_new();
+	for (uint32_t i = 0; names && i < m->nras; i++) {
+		const struct policy *p = &m->ras[i]->head;
+
+		if (p->display && zt_strset_add(names, p->display, strlen(p->display)) == 0) {
+			struct rawdoc rd = { NULL, p->file, NULL };
+			zt_diag *dg;
+
+			ERR(src, &rd, NULL, "RequestAuthentication %s is defined twice; names are unique within a scope",
 			    p->display);
 			if (src->ndiags) {
 				dg = &src->diags[src->ndiags - 1];

@@ -2,9 +2,9 @@
  * policy: hierarchical, deny-by-default authorization.
  *
  * An organization (tenants > workspaces > services) and AuthorizationPolicy
- * objects attached to its scopes are loaded from YAML or JSON documents
- * (zt's own kind, and Istio's security.istio.io AuthorizationPolicy as it
- * is), checked, and compiled into an immutable snapshot indexed by
+ * and RequestAuthentication objects attached to its scopes are loaded from
+ * YAML or JSON documents (zt's own kinds, and Istio's security.istio.io
+ * ones as they are), checked, and compiled into an immutable snapshot indexed by
  * destination service and then by caller. A snapshot answers requests from
  * any number of threads without locks; a zt_policy_holder swaps snapshots
  * atomically. The semantics are in docs/policy.md.
@@ -166,6 +166,67 @@ int zt_policy_explain(const zt_policy_snapshot *s, const zt_policy_request *req,
 int zt_policy_request_from_json(json_t *doc, zt_policy_request *req, zt_header *headers,
 				size_t maxheaders, zt_str *auds, size_t maxauds,
 				char *pathbuf, size_t pathbufsz, zt_err *e) ZT_MUST_CHECK;
+
+/* ---- end-user tokens (RequestAuthentication) ----------------------------- */
+
+/*
+ * RequestAuthentication documents (zt's and Istio's security.istio.io) are
+ * loaded with the policies, attached to scopes and selectors the same way,
+ * and compiled into the snapshot: the proxy asks which jwtRules apply to a
+ * destination and verifies the request's token against them before it asks
+ * zt_policy_decide (docs/policy.md, docs/proxy.md "End-user tokens").
+ */
+
+struct zt_jwks; /* crypto/crypto.h */
+
+enum zt_jwt_from { ZT_JWT_FROM_HEADER, ZT_JWT_FROM_PARAM };
+
+/* Where a token may be: a header (its value after prefix), or a query parameter. */
+typedef struct zt_jwt_location {
+	enum zt_jwt_from from;
+	const char *name;   /* header name (lowercase), or parameter name as written */
+	size_t name_len;
+	const char *prefix; /* header: what comes before the token; "" none */
+	size_t prefix_len;
+	int prefix_ci;      /* prefix compared ignoring ASCII case (the default "Bearer ") */
+} zt_jwt_location;
+
+typedef struct zt_jwt_claim_header {
+	const char *header; /* lowercase */
+	const char *claim;  /* a claim name; "a.b" walks into object claims */
+} zt_jwt_claim_header;
+
+/* One jwtRule, as loaded; everything is owned by the snapshot. */
+typedef struct zt_jwt_rule {
+	const char *policy;           /* "SCOPE/NAME" of its RequestAuthentication */
+	int index;                    /* in its spec.jwtRules */
+	const char *issuer;           /* "iss" must be exactly this */
+	const char *const *audiences; /* NULL-terminated; NULL: "aud" is not checked */
+	const char *jwks_uri;         /* NULL: inline jwks, or discovery from the issuer */
+	const struct zt_jwks *jwks;   /* inline keys, parsed at load; NULL otherwise */
+	const char *key_source;       /* fetched keys: "uri:URL" or "oidc:ISSUER"; NULL when inline */
+	const zt_jwt_location *from;  /* never empty: the defaults are filled in */
+	size_t nfrom;
+	int forward;                  /* forwardOriginalToken */
+	const char *payload_header;   /* outputPayloadToHeader (lowercase), or NULL */
+	const zt_jwt_claim_header *claim_headers; /* outputClaimToHeaders */
+	size_t nclaim_headers;
+} zt_jwt_rule;
+
+/* jwtRules one destination may have; zt_policy_jwt_rules says when more apply */
+#define ZT_POLICY_MAX_JWT_RULES 64
+
+/*
+ * The jwtRules that apply to a destination SPIFFE ID: those of every
+ * RequestAuthentication of its organization, tenant and workspace whose
+ * selector names it (their union, outermost scope first, in load order).
+ * Fills out with up to max pointers into the snapshot (valid while the
+ * snapshot is held) and returns how many apply: more than max means the
+ * caller cannot see them all and must refuse tokens. Lock-free and
+ * allocation-free; 0 for a NULL snapshot or an unknown destination.
+ */
+size_t zt_policy_jwt_rules(const zt_policy_snapshot *s, const char *dest, size_t dest_len,
+			   const zt_jwt_rule **out, size_t max);
 
 /* ---- swapping snapshots -------------------------------------------------- */
 

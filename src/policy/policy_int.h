@@ -133,6 +133,17 @@ struct policy {
 	uint32_t order; /* load order, for deterministic decisions */
 };
 
+/*
+ * A RequestAuthentication: its metadata, scope and selector read exactly
+ * as an AuthorizationPolicy's (head; action, dry_run and rules unused), and
+ * its jwtRules. A document that failed to load has head.display NULL.
+ */
+struct reqauthn {
+	struct policy head;
+	zt_jwt_rule *rules;
+	uint32_t nrules;
+};
+
 /* The loaded model: shared by the source set and the snapshots compiled
  * from it, freed with the last of them. */
 struct model {
@@ -141,6 +152,10 @@ struct model {
 	struct org org;
 	struct policy **pols;
 	uint32_t npols, cappols;
+	struct reqauthn **ras;
+	uint32_t nras, capras;
+	struct zt_jwks **jwks; /* inline key sets of jwtRules (heap: freed with the model) */
+	uint32_t njwks, capjwks;
 };
 
 void zt_model_unref(struct model *m);
@@ -227,5 +242,8 @@ void pol_known_keys(zt_policy_src *src, const struct rawdoc *rd, json_t *obj,
 char *pol_dup_str(zt_policy_src *src, json_t *v);
 void *pol_array(zt_policy_src *src, size_t n, size_t size);
 int pol_parse_rule(zt_policy_src *src, const struct rawdoc *rd, json_t *o, struct rule *rule);
+/* reqauthn.c: the jwtRules of a RequestAuthentication into ra (head already read) */
+void pol_parse_jwt_rules(zt_policy_src *src, const struct rawdoc *rd, json_t *spec,
+			 struct reqauthn *ra);
 
 #endif /* ZT_POLICY_INT_H */

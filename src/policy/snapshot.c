@@ -80,6 +80,11 @@ struct zt_policy_snapshot {
 	unsigned needs;          /* FACT_* the rules use */
 	uint32_t *table; /* open addressing: svc index + 1, 0 empty */
 	uint32_t tmask;
+	/* RequestAuthentications per scope (selectors are checked at lookup) */
+	struct ralist {
+		const struct reqauthn **v;
+		uint32_t n;
+	} org_ra, *tenant_ra, *ws_ra;
 };
 
 #define INDEX_MIN_RULES 8
@@ -342,6 +347,47 @@ static int flatten(zt_policy_snapshot *s, struct svc *sv)
 	return 0;
 }
 
+/* RequestAuthentications by scope, in load order; two passes: count, fill. */
+static int file_reqauthns(zt_policy_snapshot *s)
+{
+	const struct model *m = s->m;
+	const struct org *org = &m->org;
+
+	s->tenant_ra = zt_arena_alloc(s->arena, (org->ntenants + 1) * sizeof *s->tenant_ra);
+	s->ws_ra = zt_arena_alloc(s->arena, (org->nws + 1) * sizeof *s->ws_ra);
+	if (!s->tenant_ra || !s->ws_ra)
+		return -1;
+	memset(s->tenant_ra, 0, (org->ntenants + 1) * sizeof *s->tenant_ra);
+	memset(s->ws_ra, 0, (org->nws + 1) * sizeof *s->ws_ra);
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t i = 0; i < m->nras; i++) {
+			const struct reqauthn *ra = m->ras[i];
+			const struct policy *p = &ra->head;
+			struct ralist *l;
+
+			if (!p->display || !ra->nrules)
+				continue;
+			l = p->level == SCOPE_ORG ? &s->org_ra
+			    : p->level == SCOPE_TENANT ? &s->tenant_ra[p->tenant] : &s->ws_ra[p->ws];
+			if (pass == 0)
+				l->n++;
+			else
+				l->v[l->n++] = ra;
+		}
+		if (pass == 1)
+			break;
+		for (uint32_t k = 0; k < org->ntenants + org->nws + 1; k++) {
+			struct ralist *l = k == 0 ? &s->org_ra
+				       : k <= org->ntenants ? &s->tenant_ra[k - 1] : &s->ws_ra[k - 1 - org->ntenants];
+
+			if (l->n && !(l->v = zt_arena_alloc(s->arena, l->n * sizeof *l->v)))
+				return -1;
+			l->n = 0;
+		}
+	}
+	return 0;
+}
+
 static int add_service(zt_policy_snapshot *s, uint32_t cap, const char *id, size_t len, int ws,
 		       const char *name)
 {
@@ -479,6 +525,8 @@ zt_policy_snapshot *zt_policy_compile(const zt_policy_src *src, zt_err *e)
 		for (uint32_t i = 0; i < s->nsvcs; i++)
 			if (build_caller_index(s, &s->svcs[i]) != 0 || flatten(s, &s->svcs[i]) != 0)
 				goto oom;
+	if (m->nras && file_reqauthns(s) != 0)
+		goto oom;
 	free(tc);
 	free(wc);
 	free(sc);
@@ -863,6 +911,68 @@ int zt_policy_explain(const zt_policy_snapshot *s, const zt_policy_request *req,
 		x.r = zt_buf_appendf(out, e, "no policy applies to %.*s: denied by default\n",
 				     (int)req->dest_service.len, req->dest_service.p);
 	return x.r;
+}
+
+/* ---- end-user tokens ---- */
+
+static int ra_selects(const struct policy *p, const char *svc, size_t len)
+{
+	if (!p->selector)
+		return 1;
+	for (uint32_t i = 0; i < p->nselector; i++)
+		if (strlen(p->selector[i]) == len && memcmp(p->selector[i], svc, len) == 0)
+			return 1;
+	return 0;
+}
+
+size_t zt_policy_jwt_rules(const zt_policy_snapshot *s, const char *dest, size_t dest_len,
+			   const zt_jwt_rule **out, size_t max)
+{
+	const struct ralist *lists[3] = { NULL, NULL, NULL };
+	const char *ns = NULL, *svc = NULL;
+	size_t nslen = 0, svclen = 0, n = 0;
+	int ws = -1;
+
+	if (!s || !s->m->nras || !s->tenant_ra)
+		return 0;
+	if (s->istio_mode) {
+		const struct svc *sv;
+
+		if (split_workload_id(dest, dest_len, &ns, &nslen, &svc, &svclen) != 0)
+			return 0;
+		if ((sv = find_svc(s, ns, nslen)))
+			ws = sv->ws;
+	} else {
+		const struct svc *sv = find_svc(s, dest, dest_len);
+
+		if (!sv)
+			return 0; /* not declared: the policy denies it anyway */
+		ws = sv->ws;
+		svc = sv->name;
+		svclen = strlen(sv->name);
+	}
+	lists[0] = &s->org_ra;
+	if (ws >= 0) {
+		int t = s->m->org.ws[ws].tenant;
+
+		if (t >= 0)
+			lists[1] = &s->tenant_ra[t];
+		lists[2] = &s->ws_ra[ws];
+	}
+	for (int l = 0; l < 3; l++) {
+		if (!lists[l])
+			continue;
+		for (uint32_t i = 0; i < lists[l]->n; i++) {
+			const struct reqauthn *ra = lists[l]->v[i];
+
+			if (!ra_selects(&ra->head, svc, svclen))
+				continue;
+			for (uint32_t r = 0; r < ra->nrules; r++, n++)
+				if (n < max)
+					out[n] = &ra->rules[r];
+		}
+	}
+	return n;
 }
 
 /* ---- swapping ---- */

@@ -15,6 +15,8 @@
  *   admin: {listen: "127.0.0.1:15000"}      # /metrics and /ready; optional
  *   tls: {minVersion: "1.3"}                 # or "1.2"; 1.3 by default
  *   workers: 2                               # event-loop threads, 1 to 64
+ *   jwt: {caFile: idp-ca.pem, jwksRefresh: 5m, unknownKidRefetch: 30s,
+ *         maxStale: 24h, fetchTimeout: 5s}   # end-user tokens (jwks.c); optional
  *   listeners:
  *     - {name: in, mode: inbound, listen: "127.0.0.1:8443",
  *        forward: "127.0.0.1:8080", service: spiffe://example.org/ns/shop/sa/web}
@@ -103,6 +105,38 @@ static int parse_http(struct px_config *c, json_t *h, zt_err *e)
 		return zt_err_set(e, ZT_EINVAL,
 				  "http.maxHeaderBytes (%zu) must fit in limits.bufferBytes (%zu): a request head is read whole",
 				  c->http.max_head, c->buffer_bytes);
+	return 0;
+}
+
+/*
+ * spec.jwt: how the identity providers' keys are fetched for the jwtRules
+ * of RequestAuthentication policies (jwks.c, docs/proxy.md "End-user
+ * tokens"). Every field is optional.
+ */
+static int parse_jwt(struct px_config *c, json_t *j, zt_err *e)
+{
+	static const char *const keys[] = { "caFile", "jwksRefresh", "unknownKidRefetch", "maxStale",
+					    "fetchTimeout", NULL };
+	const char *s;
+	int r;
+
+	if (j && (r = only_keys(j, keys, "spec.jwt", e)) != 0)
+		return r;
+	if ((r = zt_doc_get_str(j, "caFile", &s, 0, "spec.jwt", e)) != 0)
+		return r;
+	if (s && strlen(s) >= sizeof c->jwt.ca_file)
+		return zt_err_set(e, ZT_EINVAL, "spec.jwt.caFile is too long");
+	snprintf(c->jwt.ca_file, sizeof c->jwt.ca_file, "%s", s ? s : "");
+	if ((r = get_duration_in(j, "jwt", "jwksRefresh", 300, &c->jwt.refresh, e)) != 0 ||
+	    (r = get_duration_in(j, "jwt", "unknownKidRefetch", 30, &c->jwt.refetch, e)) != 0 ||
+	    (r = get_duration_in(j, "jwt", "maxStale", 86400, &c->jwt.max_stale, e)) != 0 ||
+	    (r = get_duration_in(j, "jwt", "fetchTimeout", 5, &c->jwt.fetch_timeout, e)) != 0)
+		return r;
+	if (c->jwt.fetch_timeout > 60)
+		return zt_err_set(e, ZT_EINVAL, "spec.jwt.fetchTimeout is at most 60s");
+	if (c->jwt.max_stale < c->jwt.refresh)
+		return zt_err_set(e, ZT_EINVAL,
+				  "spec.jwt.maxStale must not be shorter than jwksRefresh: a key set would expire before it is fetched again");
 	return 0;
 }
 
@@ -434,7 +468,7 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 {
 	static const char *const top_keys[] = { "apiVersion", "kind", "metadata", "spec", NULL };
 	static const char *const spec_keys[] = { "trustDomain", "identity", "policy", "limits",
-						 "listeners", "admin", "tls", "workers", "http", NULL };
+						 "listeners", "admin", "tls", "workers", "http", "jwt", NULL };
 	static const char *const tls_keys[] = { "minVersion", "resumption", NULL };
 	static const char *const admin_keys[] = { "listen", NULL };
 	static const char *const id_keys[] = { "cert", "key", "bundle", NULL };
@@ -560,6 +594,8 @@ int px_config_from_docs(struct px_config *c, json_t *docs, zt_err *e)
 	    (r = get_duration(lim, "drainTimeout", 30, &c->drain_timeout, e)) != 0)
 		goto out;
 	if ((r = parse_http(c, json_object_get(spec, "http"), e)) != 0)
+		goto out;
+	if ((r = parse_jwt(c, json_object_get(spec, "jwt"), e)) != 0)
 		goto out;
 	ls = json_object_get(spec, "listeners");
 	if (!json_is_array(ls) || json_array_size(ls) == 0 || json_array_size(ls) > PX_MAX_LISTENERS) {

@@ -71,6 +71,7 @@ struct px_http {
 	zt_buf replay;       /* the head sent, while a retry is possible */
 	char policy[256];
 	char audit[256], dry_run[256];
+	char principal[256]; /* the verified token's "iss/sub" (cut), for the log */
 	enum zt_http1_framing req_framing, resp_framing;
 	uint64_t req_left, resp_left, req_body, resp_bytes;
 	zt_http1_chunked req_chunk, resp_chunk;
@@ -162,7 +163,8 @@ static void log_exchange(struct conn *c, const char *end)
 		       l->inbound ? c->peer : c->snap->st->own_id, "source_ip", c->src, "method",
 		       h->method, "path", h->path, "host", h->host, "status", status, "decision",
 		       h->decided > 0 ? "allow" : h->decided == 0 ? "deny" : "none", "policy", h->policy,
-		       "audit", h->audit, "dry_run", h->dry_run, "upstream",
+		       "audit", h->audit, "dry_run", h->dry_run, "request_principal", h->principal,
+		       "upstream",
 		       !l->inbound && h->upstream[0] ? h->upstream
 		       : h->last_target >= 0	      ? l->targets[h->last_target].text
 						      : l->upstream_text,
@@ -207,11 +209,13 @@ static void answer_error(struct conn *c, int status, const char *detail)
 }
 
 /*
- * A refusal the connection survives (403 denied, 429 rate limited): the
- * request's body, if any, is read and dropped, and the connection stays
- * open when the client keeps it. retry_after may be NULL.
+ * A refusal the connection survives (401 bad token, 403 denied, 429 rate
+ * limited): the request's body, if any, is read and dropped, and the
+ * connection stays open when the client keeps it. One more header may be
+ * added (xname NULL: none): Retry-After, WWW-Authenticate.
  */
-static void answer_refusal(struct conn *c, int status, const char *why, const char *retry_after)
+static void answer_refusal(struct conn *c, int status, const char *why, const char *xname,
+			   const char *xvalue)
 {
 	struct px_http *h = c->http;
 	const char *reason = zt_http1_reason(status);
@@ -226,8 +230,8 @@ static void answer_refusal(struct conn *c, int status, const char *why, const ch
 	extra[n++] = (zt_http1_field){ "Content-Type", 12, "text/plain", 10 };
 	extra[n++] = (zt_http1_field){ "Content-Length", 14, len, strlen(len) };
 	extra[n++] = (zt_http1_field){ "X-Request-Id", 12, h->id, strlen(h->id) };
-	if (retry_after)
-		extra[n++] = (zt_http1_field){ "Retry-After", 11, retry_after, strlen(retry_after) };
+	if (xname)
+		extra[n++] = (zt_http1_field){ xname, strlen(xname), xvalue, strlen(xvalue) };
 	if (!h->keep)
 		extra[n++] = (zt_http1_field){ "Connection", 10, "close", 5 };
 	else if (h->version == 10)
@@ -265,7 +269,7 @@ static int rate_limit(struct conn *c, const char *path, size_t path_len)
 		/* Retry-After in whole seconds (RFC 9110 10.2.3), never 0 */
 		snprintf(ra, sizeof ra, "%llu", (unsigned long long)((retry_ms + 999) / 1000 ? (retry_ms + 999) / 1000 : 1));
 		px_count(&l->stats->http_rate_limited, 1);
-		answer_refusal(c, 429, "rate limit reached", ra);
+		answer_refusal(c, 429, "rate limit reached", "Retry-After", ra);
 		return -1;
 	}
 	return 0;
@@ -299,7 +303,7 @@ static void list_matches(char *out, size_t outsz, const zt_policy_match *m, size
 }
 
 static int decide_request(struct conn *c, const zt_http1_request *rq, const char *path,
-			  size_t path_len)
+			  size_t path_len, const struct px_authn *an)
 {
 	struct px_http *h = c->http;
 	zt_header hdrs[ZT_HTTP1_MAX_FIELDS];
@@ -319,6 +323,7 @@ static int decide_request(struct conn *c, const zt_http1_request *rq, const char
 	req.host = (zt_str){ h->host, strlen(h->host) };
 	req.headers = hdrs;
 	req.nheaders = rq->nfields;
+	px_authn_request(an, &req);
 	zt_policy_decide(c->snap->policy, &req, &d);
 	snprintf(h->policy, sizeof h->policy, "%s", d.by.policy ? d.by.policy : "");
 	list_matches(h->audit, sizeof h->audit, d.audit, d.naudit, NULL);
@@ -414,11 +419,13 @@ static int take_request(struct conn *c)
 	size_t path_len = 0;
 	const char *target;
 	size_t target_len;
+	struct px_authn an;
 	zt_err e;
 	int r;
 
 	if (!h->cin.len)
 		return 0;
+	memset(&an, 0, sizeof an);
 	if (!h->dl_head)
 		h->dl_head = now_ms(c) + (uint64_t)c->px->cfg.http.header_timeout * 1000u;
 	rq = &scratch_req;
@@ -431,6 +438,7 @@ static int take_request(struct conn *c)
 	/* a new exchange: it is logged once, whatever becomes of it */
 	memset(h->method, 0, sizeof h->method);
 	h->path[0] = h->host[0] = h->upstream[0] = h->policy[0] = h->audit[0] = h->dry_run[0] = '\0';
+	h->principal[0] = '\0';
 	h->status = 0;
 	h->decided = -1;
 	h->discard = h->dechunk = h->retried = 0;
@@ -497,8 +505,23 @@ static int take_request(struct conn *c)
 	}
 	if (rate_limit(c, norm, path_len) != 0)
 		goto advance;
-	if (l->inbound && decide_request(c, rq, norm, path_len) != 0) {
-		answer_refusal(c, 403, "denied by policy", NULL);
+	if (l->inbound && c->snap->policy) {
+		/* end-user tokens first: a bad one never reaches the policy */
+		r = px_authn_check(c, rq, norm, path_len, &an);
+		if (an.nrules) /* a token in the query is never logged */
+			px_authn_log_target(&an, norm, strlen(norm), h->path, sizeof h->path);
+		if (r != 0) {
+			zt_log(ZT_LOG_WARN, "token refused", "request_id", h->id, "listener", l->name,
+			       "source", c->peer, "source_ip", c->src, "error", an.why, NULL);
+			answer_refusal(c, 401, "invalid token", "WWW-Authenticate",
+				       "Bearer error=\"invalid_token\"");
+			goto advance;
+		}
+		if (an.principal)
+			copy_cut(h->principal, sizeof h->principal, an.principal, strlen(an.principal));
+	}
+	if (l->inbound && decide_request(c, rq, norm, path_len, &an) != 0) {
+		answer_refusal(c, 403, "denied by policy", NULL, NULL);
 		goto advance;
 	}
 	if (l->inbound)
@@ -516,7 +539,9 @@ static int take_request(struct conn *c)
 							 "content-length", "host", NULL };
 		char clen[24];
 		char xfcc[2 * 2100 + 128];
-		zt_http1_field extra[6];
+		zt_http1_field extra[6 + 1 + 32];
+		zt_http1_field *fields = NULL;
+		size_t nfields = rq->nfields;
 		zt_http1_out out = { 0 };
 		size_t n = 0;
 
@@ -538,16 +563,33 @@ static int take_request(struct conn *c)
 			snprintf(clen, sizeof clen, "%llu", (unsigned long long)rq->content_length);
 			extra[n++] = (zt_http1_field){ "Content-Length", 14, clen, strlen(clen) };
 		}
-		out.fields = rq->fields;
-		out.nfields = rq->nfields;
+		if (an.nrules) {
+			/* without the token (unless forwarded), the client's output headers
+			 * gone, ours added; the target without a token parameter */
+			target_len = strlen(norm);
+			if (!(fields = malloc(ZT_HTTP1_MAX_FIELDS * sizeof *fields))) {
+				answer_error(c, 503, "out of memory");
+				goto consumed;
+			}
+			if (px_authn_rewrite(&an, rq, fields, &nfields, extra, &n, sizeof extra / sizeof extra[0],
+					     norm, &target_len, sizeof norm, &e) != 0) {
+				free(fields);
+				answer_error(c, 500, e.msg);
+				goto consumed;
+			}
+		}
+		out.fields = fields ? fields : rq->fields;
+		out.nfields = nfields;
 		out.drop = rq->authority ? drop_host : drop;
 		out.flags = ZT_HTTP1_DROP_HOP_BY_HOP;
 		out.extra = extra;
 		out.nextra = n;
 		size_t before = q_len(&h->uout);
 
-		if (zt_http1_write_request(&h->uout.b, rq->method, rq->method_len, target, target_len,
-					   &out, &e) != 0) {
+		r = zt_http1_write_request(&h->uout.b, rq->method, rq->method_len, target, target_len,
+					   &out, &e);
+		free(fields);
+		if (r != 0) {
 			answer_error(c, e.code == ZT_ELIMIT ? 431 : 400, e.msg);
 			goto consumed;
 		}
@@ -569,6 +611,7 @@ advance:
 	else if (h->rs == RS_HEAD)
 		h->dl_resp = now_ms(c) + (uint64_t)c->px->cfg.http.response_timeout * 1000u;
 consumed:
+	px_authn_free(&an);
 	h->cin.off += rq->head_len;
 	h->cin.len -= rq->head_len;
 	if (!h->cin.len)

@@ -214,6 +214,22 @@ static uint64_t identity_sig(const struct px_config *cfg)
 
 /* ---- the snapshot in force ---- */
 
+/*
+ * The key sets the policy's jwtRules name for our inbound destinations go
+ * into the key cache before the policy is published, so a new rule's keys
+ * are being fetched by the time its first token arrives.
+ */
+static void jwks_sync(zt_proxy *px, const zt_policy_snapshot *pol)
+{
+	const char *svcs[PX_MAX_LISTENERS];
+	size_t n = 0;
+
+	for (size_t i = 0; i < px->cfg.nlisteners; i++)
+		if (px->cfg.listeners[i].inbound && px->cfg.listeners[i].http && px->cfg.listeners[i].service[0])
+			svcs[n++] = px->cfg.listeners[i].service;
+	px_jwks_sync(px->jwks, pol, svcs, n);
+}
+
 static struct px_snap *snap_new(struct px_state *st, zt_policy_snapshot *policy)
 {
 	struct px_snap *s = calloc(1, sizeof *s);
@@ -296,6 +312,8 @@ static void reload(zt_proxy *px, int force)
 			       "error", e.msg, NULL);
 		px->policy_sig = pols;
 	}
+	if (pol)
+		jwks_sync(px, pol);
 	if (st || pol) {
 		struct px_snap *next;
 
@@ -325,6 +343,8 @@ int px_policy_install(zt_proxy *px, zt_policy_snapshot *pol)
 	pthread_mutex_lock(&px->install_mu);
 	cur = px_snap_get(px);
 	atomic_fetch_add(&cur->st->refs, 1);
+	if (pol)
+		jwks_sync(px, pol);
 	if ((next = snap_new(cur->st, pol))) {
 		snap_publish(px, next);
 	} else {
@@ -375,6 +395,8 @@ zt_proxy *zt_proxy_new(const char *path, zt_err *e)
 		px->cfg.listeners[i].px = px;
 		px->cfg.listeners[i].stats = &px->stats[i];
 	}
+	if (!(px->jwks = px_jwks_new(&px->cfg.jwt, e)))
+		goto fail;
 	if (px_agentid_init(px, e) != 0)
 		goto fail;
 	px->id_sig = identity_sig(&px->cfg);
@@ -402,16 +424,18 @@ zt_proxy *zt_proxy_new(const char *path, zt_err *e)
 			       "path", px->cfg.policy_cache, "error", ce.msg, NULL);
 		}
 	}
+	for (size_t i = 0; i < px->cfg.nlisteners; i++)
+		if (px->cfg.listeners[i].inbound && !px->cfg.listeners[i].service[0])
+			snprintf(px->cfg.listeners[i].service, sizeof px->cfg.listeners[i].service, "%s",
+				 st->own_id);
+	if (pol)
+		jwks_sync(px, pol);
 	if (!(px->snap = snap_new(st, pol))) {
 		state_free(st);
 		zt_policy_snapshot_unref(pol);
 		zt_err_set(e, ZT_ENOMEM, "out of memory");
 		goto fail;
 	}
-	for (size_t i = 0; i < px->cfg.nlisteners; i++)
-		if (px->cfg.listeners[i].inbound && !px->cfg.listeners[i].service[0])
-			snprintf(px->cfg.listeners[i].service, sizeof px->cfg.listeners[i].service, "%s",
-				 st->own_id);
 	return px;
 fail:
 	zt_proxy_free(px);
@@ -425,6 +449,8 @@ void zt_proxy_free(zt_proxy *px)
 	px_watch_stop(px);
 	px_agentid_stop(px);
 	px_health_stop(px);
+	px_jwks_free(px->jwks); /* after the watch: it syncs the cache */
+	px->jwks = NULL;
 	for (size_t w = 0; w < PX_MAX_WORKERS; w++) {
 		close_listeners(&px->workers[w]);
 		zt_loop_free(px->workers[w].loop);
@@ -447,6 +473,44 @@ void zt_proxy_free(zt_proxy *px)
 int px_ready(zt_proxy *px)
 {
 	return !atomic_load(&px->stopping);
+}
+
+/* end-user tokens: verified and refused per inbound HTTP listener, and the key sets */
+static int jwt_metrics(zt_proxy *px, zt_buf *out, zt_err *e)
+{
+	static const char *const reasons[PX_JWT_NREASONS] = {
+		[PX_JWT_MALFORMED] = "malformed",     [PX_JWT_MULTIPLE] = "multiple-tokens",
+		[PX_JWT_ISSUER] = "issuer",           [PX_JWT_NO_KEYS] = "no-keys",
+		[PX_JWT_UNKNOWN_KID] = "unknown-kid", [PX_JWT_ALGORITHM] = "algorithm",
+		[PX_JWT_SIGNATURE] = "signature",     [PX_JWT_EXPIRED] = "expired",
+		[PX_JWT_NOT_YET_VALID] = "not-yet-valid", [PX_JWT_AUDIENCE] = "audience",
+		[PX_JWT_TOO_MANY_RULES] = "too-many-rules",
+	};
+	int r = zt_buf_appendf(out, e,
+			       "# HELP zt_proxy_jwt_valid_total Requests whose end-user token verified.\n"
+			       "# TYPE zt_proxy_jwt_valid_total counter\n");
+
+	for (size_t i = 0; i < px->cfg.nlisteners && !r; i++)
+		if (px->cfg.listeners[i].http && px->cfg.listeners[i].inbound)
+			r = zt_buf_appendf(out, e, "zt_proxy_jwt_valid_total{listener=\"%s\"} %llu\n",
+					   px->cfg.listeners[i].name,
+					   (unsigned long long)atomic_load(&px->stats[i].jwt_valid));
+	if (!r)
+		r = zt_buf_appendf(out, e,
+				   "# HELP zt_proxy_jwt_refused_total Requests refused (401) for their end-user token, by reason.\n"
+				   "# TYPE zt_proxy_jwt_refused_total counter\n");
+	for (size_t i = 0; i < px->cfg.nlisteners && !r; i++)
+		for (size_t k = 0; k < PX_JWT_NREASONS && !r; k++) {
+			uint64_t v = atomic_load(&px->stats[i].jwt_refused[k]);
+
+			if (v)
+				r = zt_buf_appendf(out, e,
+						   "zt_proxy_jwt_refused_total{listener=\"%s\",reason=\"%s\"} %llu\n",
+						   px->cfg.listeners[i].name, reasons[k], (unsigned long long)v);
+		}
+	if (!r)
+		r = px_jwks_metrics(px->jwks, out, e);
+	return r;
 }
 
 /* HTTP listeners: requests by status class and decision, and a latency histogram */
@@ -483,6 +547,8 @@ static int http_metrics(zt_proxy *px, zt_buf *out, zt_err *e)
 			r = zt_buf_appendf(out, e, "zt_proxy_http_rate_limited_total{listener=\"%s\"} %llu\n",
 					   px->cfg.listeners[i].name,
 					   (unsigned long long)atomic_load(&px->stats[i].http_rate_limited));
+	if (!r)
+		r = jwt_metrics(px, out, e);
 	if (!r)
 		r = zt_buf_appendf(out, e,
 				   "# HELP zt_proxy_http_request_duration_seconds HTTP request durations, first byte of the request to the end of the response.\n"
@@ -771,6 +837,10 @@ int zt_proxy_run(zt_proxy *px, zt_err *e)
 	if ((r = zt_timer_set(px->loop, &px->watch, WATCH_MS)) != 0)
 		return zt_err_set(e, ZT_ENOMEM, "cannot arm the file watch");
 	if ((r = px_health_start(px, px->loop, e)) != 0)
+		return r;
+	/* the key sets the policy names, tried once before the first request
+	 * (bounded: a provider that is down does not stop the start) */
+	if ((r = px_jwks_start(px->jwks, (uint64_t)(2 * px->cfg.jwt.fetch_timeout + 1) * 1000u, e)) != 0)
 		return r;
 	/* signals go to the main thread: workers start with them blocked */
 	sigset_t all, old;

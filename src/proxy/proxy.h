@@ -9,7 +9,9 @@
  * net (loop, TLS), identity (SVIDs, bundles), policy (decisions).
  *
  * Files: proxy.c the daemon (snapshot, reloads, worker threads, signals),
- * conn.c one connection's life on a worker, config.c the YAML, admin.c
+ * conn.c one connection's life on a worker, http.c the HTTP layer, authn.c
+ * end-user tokens (RequestAuthentication) on it, jwks.c the identity
+ * providers' keys they are verified with, config.c the YAML, admin.c
  * /metrics and /ready. docs/proxy.md is the user's description.
  */
 #ifndef ZT_PROXY_H

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "crypto/crypto.h"
 #include "identity/identity.h"
 #include "net/http1.h"
 #include "net/net.h"
@@ -92,6 +93,22 @@ struct px_listener {
 
 #define PX_MAX_REASONS 32
 
+/* Why an end-user token was refused (authn.c); the metric's reason label. */
+enum px_jwt_reason {
+	PX_JWT_MALFORMED,     /* not a compact JWS, bad JSON, bad claims */
+	PX_JWT_MULTIPLE,      /* more than one token in the request */
+	PX_JWT_ISSUER,        /* no jwtRule for its issuer (at that location) */
+	PX_JWT_NO_KEYS,       /* its key set is not fetched, or too old */
+	PX_JWT_UNKNOWN_KID,   /* its kid is not in the key set */
+	PX_JWT_ALGORITHM,     /* alg none, or one its key does not allow */
+	PX_JWT_SIGNATURE,
+	PX_JWT_EXPIRED,
+	PX_JWT_NOT_YET_VALID, /* nbf or iat in the future */
+	PX_JWT_AUDIENCE,
+	PX_JWT_TOO_MANY_RULES,
+	PX_JWT_NREASONS
+};
+
 /* request duration histogram bounds, milliseconds (http.c, proxy.c) */
 #define PX_LAT_BUCKETS 14
 static const uint64_t px_lat_bounds_ms[PX_LAT_BUCKETS] = { 1,   2,   5,    10,   25,   50,    100,
@@ -117,6 +134,8 @@ struct px_stats {
 	_Atomic uint64_t http_latency[PX_LAT_BUCKETS + 1]; /* the last: above every bound */
 	_Atomic uint64_t http_latency_ms_sum;
 	_Atomic uint64_t http_rate_limited;
+	/* end-user tokens: verified, and refused by reason */
+	_Atomic uint64_t jwt_valid, jwt_refused[PX_JWT_NREASONS];
 };
 
 static inline void px_count(_Atomic uint64_t *c, uint64_t n)
@@ -144,6 +163,10 @@ struct px_config {
 		uint64_t max_body;
 		int64_t header_timeout, body_timeout, response_timeout; /* seconds */
 	} http;
+	struct px_jwt_config {  /* spec.jwt: fetching keys for end-user tokens */
+		char ca_file[PATH_MAX]; /* "" : the system's anchors */
+		int64_t refresh, refetch, max_stale, fetch_timeout; /* seconds */
+	} jwt;
 	/*
 	 * Allocated to the count configured: at the maximum sizes inline, the
 	 * listeners and their expected IDs came to 2.3 MB, all of it resident
@@ -240,6 +263,8 @@ struct zt_proxy {
 	pthread_t agent_tid;
 	int agent_started, agent_cancel;
 	uint64_t agent_gen;
+	/* the identity providers' keys for end-user tokens (jwks.c) */
+	struct px_jwks *jwks;
 };
 
 /* proxy.c: the snapshot in force, with a reference the caller drops */
@@ -264,6 +289,100 @@ int px_agentid_init(zt_proxy *px, zt_err *e) ZT_MUST_CHECK;
 /* Rotations: rewrites the files, which the file watch reloads. */
 int px_agentid_start(zt_proxy *px, zt_err *e) ZT_MUST_CHECK;
 void px_agentid_stop(zt_proxy *px);
+
+/* ---- end-user tokens: key sets (jwks.c) and the request path (authn.c) ---- */
+
+/*
+ * A fetched JWK Set, shared by the requests verifying with it: take it with
+ * px_jwks_get, let go with px_keyset_put. Immutable once published.
+ */
+struct px_keyset {
+	_Atomic long refs;
+	zt_jwks keys;
+	uint64_t fetched_ms; /* monotonic milliseconds of the fetch */
+};
+
+struct px_jwks;
+
+/* The cache, with spec.jwt's settings; no thread yet. NULL on error. */
+struct px_jwks *px_jwks_new(const struct px_jwt_config *cfg, zt_err *e);
+/* Stops the thread (if started) and frees everything. */
+void px_jwks_free(struct px_jwks *j);
+/*
+ * Makes the cache hold exactly the key sets the fetched-keys jwtRules of
+ * pol name for the given destination services: new ones are fetched at
+ * once (by the thread), ones no longer named are dropped. Called before a
+ * snapshot is published.
+ */
+void px_jwks_sync(struct px_jwks *j, const zt_policy_snapshot *pol, const char *const *services,
+		  size_t nservices);
+/* Starts the fetching thread and waits up to wait_ms for every key set to
+ * have been tried once (a provider that is down does not stop the start). */
+int px_jwks_start(struct px_jwks *j, uint64_t wait_ms, zt_err *e) ZT_MUST_CHECK;
+/*
+ * A reference to the key set of source ("uri:URL" or "oidc:ISSUER"), or
+ * NULL with *why set: not fetched yet, or nothing good for longer than
+ * maxStale. Never blocks on the network; safe on any thread.
+ */
+struct px_keyset *px_jwks_get(struct px_jwks *j, const char *source, const char **why);
+void px_keyset_put(struct px_keyset *k);
+/* A token named a kid the set does not have: fetch it again soon, at most
+ * once per unknownKidRefetch. Never blocks on the network. */
+void px_jwks_unknown_kid(struct px_jwks *j, const char *source);
+/* /metrics lines for the key sets */
+int px_jwks_metrics(struct px_jwks *j, zt_buf *out, zt_err *e) ZT_MUST_CHECK;
+
+/*
+ * One request's end-user authentication (authn.c), on the worker's stack
+ * for the time take_request runs: the token found, and once verified its
+ * claims for the policy and the headers it adds.
+ */
+struct px_authn {
+	const zt_jwt_rule *rules[ZT_POLICY_MAX_JWT_RULES]; /* that apply to the destination */
+	size_t nrules;
+	int where;                  /* the token: 0 none, 1 a header field, 2 a query parameter */
+	size_t field;               /* header: its index in the request's fields */
+	const char *pair;           /* parameter: "name=value" in the target */
+	size_t pair_len;
+	const char *token;          /* the token itself (in the request's buffer) */
+	size_t token_len;
+	const zt_jwt_rule *rule;    /* the rule that verified it */
+	zt_jwt jwt;                 /* verified: claims */
+	int verified;
+	char *principal;            /* "iss/sub" (heap), NULL without sub */
+	zt_str *auds;               /* heap */
+	size_t nauds;
+	enum px_jwt_reason reason;  /* refused: why, for metrics */
+	char why[256];              /* refused: why, for the log */
+	zt_buf scratch;             /* claim header values */
+};
+
+/*
+ * Finds and verifies the request's token against the jwtRules that apply
+ * to the listener's destination. 0: go on to the policy (a verified token,
+ * or none at all: no request principal); -1: refuse with 401 (a->why says
+ * why; logged and counted here). a must be zeroed first and released with
+ * px_authn_free whatever the result. target is the normalized "path?query".
+ */
+int px_authn_check(struct conn *c, const zt_http1_request *rq, const char *target,
+		   size_t path_len, struct px_authn *a);
+/* What the policy sees of a verified token. */
+void px_authn_request(const struct px_authn *a, zt_policy_request *req);
+/*
+ * The request as it goes on: fields without the token (unless
+ * forwardOriginalToken) and without any client copy of an output header,
+ * the output headers added (extra), the token parameter left out of the
+ * target. fields/extra have room for ZT_HTTP1_MAX_FIELDS and max_extra;
+ * target (cap bytes) is rewritten in place. 0 or -1.
+ */
+int px_authn_rewrite(struct px_authn *a, const zt_http1_request *rq, zt_http1_field *fields,
+		     size_t *nfields, zt_http1_field *extra, size_t *nextra, size_t max_extra,
+		     char *target, size_t *target_len, size_t cap, zt_err *e);
+/* The target for the log: the value of every query parameter a rule reads
+ * tokens from replaced by "REDACTED". */
+void px_authn_log_target(const struct px_authn *a, const char *target, size_t len, char *out,
+			 size_t outsz);
+void px_authn_free(struct px_authn *a);
 
 /* proxy.c: a worker's connections are gone: it may be time to stop */
 void px_worker_idle(struct px_worker *w);

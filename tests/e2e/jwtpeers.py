@@ -84,11 +84,12 @@ def mint(alg, claims, kid=None, header=None, key_file=None, secret=None):
 def jose_verify(token, issuer, audience=None, jwks_uri=None, jwks_file=None, ca_file=None,
                 secret=None, algorithms=None, typ=None, current_date=None):
     """jose's jwtVerify through verify.mjs: (True, payload) or (False, jose error code).
+    issuer None: no issuer is checked (JWT-SVIDs carry none).
 
     audience and algorithms may be a string or a list. jwks_file may be a path or a
     JWKS dict. ca_file (a PEM bundle) is trusted for an https jwks_uri: it goes to
     node as NODE_EXTRA_CA_CERTS. current_date: epoch seconds to verify "as of"."""
-    args = [token, "--issuer", issuer]
+    args = [token, "--issuer", issuer] if issuer is not None else [token, "--no-issuer"]
     tmp = None
     if jwks_uri is not None:
         args += ["--jwks-uri", jwks_uri]

@@ -206,7 +206,10 @@ def close_open_conn(px, sock, nbytes):
     mark = px.mark()
     sock.shutdown(socket.SHUT_WR)
     assert recv_all(sock) == b""
-    line = px.wait_conn(after=mark)
+    # this connection's line: another one (a pair_echo just before) may still be closing and
+    # log after the mark, so the line is found by its byte counts
+    line = px.wait_line(lambda x: x.get("msg") == "connection" and int(x.get("bytes_in", -1)) == nbytes,
+                        mark, 5, f"the connection line of the {nbytes}-byte connection")
     assert line["decision"] == "allow" and line["end"] == "closed", line
     assert line["policy"] == POLICY_NAME and line["source"] == CLIENT_ID, line
     assert int(line["bytes_in"]) == nbytes and int(line["bytes_out"]) == nbytes, line

@@ -49,6 +49,8 @@ function parseArgs(argv) {
       if (multi.has(a)) opt[name].push(argv[i + 1]);
       else opt[name] = argv[i + 1];
       i += 1;
+    } else if (a === '--no-issuer') {
+      opt.noIssuer = true; // a JWT-SVID names none (SPIFFE JWT-SVID 3)
     } else if (a.startsWith('--')) {
       usage(`unknown option ${a}`);
     } else {
@@ -58,7 +60,7 @@ function parseArgs(argv) {
   if (pos.length !== 1) usage('one TOKEN expected');
   const sources = ['jwks-uri', 'jwks-file', 'secret'].filter((k) => opt[k] !== undefined);
   if (sources.length !== 1) usage('exactly one of --jwks-uri, --jwks-file, --secret');
-  if (opt.issuer === undefined) usage('--issuer is required');
+  if ((opt.issuer === undefined) === !opt.noIssuer) usage('--issuer ISS or --no-issuer');
   return { token: pos[0], ...opt };
 }
 
@@ -96,7 +98,7 @@ async function main() {
     key = new TextEncoder().encode(args.secret);
   }
 
-  const options = { issuer: args.issuer };
+  const options = args.noIssuer ? {} : { issuer: args.issuer };
   if (args.audience.length) options.audience = args.audience;
   if (args.alg.length) options.algorithms = args.alg;
   if (args.typ !== undefined) options.typ = args.typ;
