@@ -45,7 +45,7 @@ static int nap(struct ag *a, int ms)
 /* ---- the agent's own SVID ---- */
 
 /* A client of the server: our SVID when we have one, else none (joining). */
-static zt_api *client(struct ag *a, int with_svid, zt_err *e)
+zt_api *ag_client(struct ag *a, int with_svid, zt_err *e)
 {
 	zt_api_config c;
 	zt_api *api;
@@ -168,7 +168,7 @@ static int join(struct ag *a, zt_err *e)
 		return zt_err_set(e, ZT_EINVAL, "this node has not joined yet: give spec.joinToken or "
 						"spec.joinTokenFile (zt join-token create --node NAME)");
 	zt_buf_init(&csr, 1u << 16);
-	if (!(k = new_key(&csr, e)) || !(api = client(a, 0, e)))
+	if (!(k = new_key(&csr, e)) || !(api = ag_client(a, 0, e)))
 		goto out;
 	json_t *body = json_pack("{s:s,s:s}", "token", a->cfg.join_token, "csr", (const char *)csr.p);
 
@@ -300,7 +300,7 @@ static void *sync_main(void *arg)
 		if (!api || gen != self_gen) {
 			zt_api_free(api);
 			gen = self_gen;
-			if (!(api = client(a, 1, &e)))
+			if (!(api = ag_client(a, 1, &e)))
 				goto failed;
 		}
 		zt_api_resp r;
@@ -604,7 +604,7 @@ static void *manage_main(void *arg)
 		if (!api || gen != self_gen) {
 			zt_api_free(api);
 			gen = self_gen;
-			api = client(a, 1, &e);
+			api = ag_client(a, 1, &e);
 		}
 		if (api) {
 			int r = self_renew(a, api, &e);
@@ -665,6 +665,7 @@ int zt_agent_run(const char *config_path, zt_err *e)
 	if (!a)
 		return zt_err_set(e, ZT_ENOMEM, "out of memory");
 	pthread_mutex_init(&a->mu, NULL);
+	pthread_mutex_init(&a->jwt.mu, NULL);
 	pthread_cond_init(&a->changed, NULL);
 	a->stop_fd = -1;
 	if ((r = ag_config_load(&a->cfg, config_path, e)) != 0 ||
@@ -750,11 +751,13 @@ out:
 		svid_clear(&a->svids[i]);
 	free(a->svids);
 	free(a->bundle_pem);
+	ag_jwt_free(a);
 	json_decref(a->entries);
 	if (a->stop_fd >= 0)
 		close(a->stop_fd);
 	zt_wipe(a->cfg.join_token, sizeof a->cfg.join_token);
 	pthread_mutex_destroy(&a->mu);
+	pthread_mutex_destroy(&a->jwt.mu);
 	pthread_cond_destroy(&a->changed);
 	free(a);
 	return r;

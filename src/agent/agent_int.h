@@ -80,11 +80,41 @@ struct ag {
 	int server_ok;            /* the last call to the server worked */
 	uint64_t issued, renew_failures, sync_failures;
 
+	struct ag_jwt {           /* JWT-SVIDs (jwt.c); its own lock and server connection */
+		pthread_mutex_t mu;
+		zt_api *api;
+		int64_t api_gen;      /* the self_not_after it was made with */
+		struct ag_jwt_svid {
+			char *key;        /* "ID\naud1\naud2..." */
+			char *token;
+			int64_t issued, exp;
+		} cache[64];
+		unsigned next;
+		char *jwks;           /* the server's keys as a JWT bundle */
+		int64_t jwks_at;
+	} jwt;
+
 	zt_httpd *wapi;
 	zt_httpd *admin;
 	int stop_fd;              /* an eventfd: stops the threads' waits */
 	_Atomic int stopping;
 };
+
+/* A client of the server: with the agent's SVID, or none (joining). Caller frees. */
+zt_api *ag_client(struct ag *a, int with_svid, zt_err *e);
+
+/* ---- jwt.c: JWT-SVIDs for workloads ---- */
+
+/*
+ * A JWT-SVID for id with the audiences auds (a JSON array of strings),
+ * from the cache while it has more than half its life left, else from the
+ * server. *token is the caller's to free.
+ */
+int ag_jwt_svid(struct ag *a, const char *id, const json_t *auds, char **token, int64_t *exp,
+		zt_err *e) ZT_MUST_CHECK;
+/* The trust domain's JWT authorities as a JWK Set ("use": "jwt-svid"), appended to out. */
+int ag_jwt_bundle(struct ag *a, zt_buf *out, zt_err *e) ZT_MUST_CHECK;
+void ag_jwt_free(struct ag *a);
 
 /* ---- workload.c: the Workload API ---- */
 

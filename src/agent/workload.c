@@ -6,6 +6,10 @@
  *   GET /v1/svids?since=G&timeout=S  the same once they changed after generation G
  *                                    (a rotation), or after S seconds (1-300)
  *   GET /v1/bundle                   the trust bundle (PEM)
+ *   GET /v1/jwtsvids?audience=A[&audience=B...][&id=SPIFFE-ID]
+ *                                    JWT-SVIDs for those audiences: one per ID the
+ *                                    caller's entries name, or the one ?id= names
+ *   GET /v1/jwtbundle                the JWT authorities (JWK Set, "use": "jwt-svid")
  *
  * Every request must carry "X-Zt-Workload: true" (as the SPIFFE Workload
  * Endpoint asks for its header: a request relayed by something that
@@ -15,6 +19,7 @@
  * and nothing else.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -136,6 +141,124 @@ static void svids(struct ag *a, const zt_http_req *q, zt_http_resp *r)
 	r->secret = 1; /* private keys: the response buffer is wiped once sent */
 }
 
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Percent-decodes n bytes into out (cap); 0, or -1 if malformed or too long. */
+static int pct_decode(const char *in, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)in[i];
+
+		if (c == '%') {
+			if (i + 2 >= n)
+				return -1;
+			int h = hexval(in[i + 1]), l = hexval(in[i + 2]);
+
+			if (h < 0 || l < 0)
+				return -1;
+			c = h * 16 + l;
+			i += 2;
+		} else if (c == '+') {
+			c = ' ';
+		}
+		if (c == 0 || o + 1 >= cap)
+			return -1;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* GET /v1/jwtsvids?audience=A[&audience=B][&id=ID] (SPIFFE Workload API FetchJWTSVID) */
+static void jwtsvids(struct ag *a, const zt_http_req *q, zt_http_resp *r)
+{
+	json_t *auds = json_array(), *ids = json_array(), *out = json_array(), *en;
+	char want[2049] = "", val[2049];
+	const char *p = q->query;
+	struct ag_facts f;
+	size_t i;
+	zt_err e;
+
+	while (*p) {
+		const char *amp = strchr(p, '&'), *eq;
+		size_t n = amp ? (size_t)(amp - p) : strlen(p);
+
+		if (!(eq = memchr(p, '=', n)) || pct_decode(eq + 1, n - (size_t)(eq + 1 - p), val, sizeof val) != 0 ||
+		    !val[0]) {
+			zt_http_resp_error(r, q, 400, "invalid", "?audience=A[&audience=B...][&id=SPIFFE-ID]");
+			goto out;
+		}
+		if ((size_t)(eq - p) == 8 && !memcmp(p, "audience", 8) && strlen(val) <= 256 && json_array_size(auds) < 16)
+			json_array_append_new(auds, json_string(val));
+		else if ((size_t)(eq - p) == 2 && !memcmp(p, "id", 2) && !want[0])
+			snprintf(want, sizeof want, "%s", val);
+		else {
+			zt_http_resp_error(r, q, 400, "invalid",
+					   "?audience=A (1-16 of them, 256 bytes each)[&id=SPIFFE-ID]");
+			goto out;
+		}
+		p += n + (amp ? 1 : 0);
+	}
+	/* SPIFFE JWT-SVID 3.2: a JWT-SVID names its audience */
+	if (json_array_size(auds) == 0) {
+		zt_http_resp_error(r, q, 400, "invalid", "name at least one audience: ?audience=A");
+		goto out;
+	}
+	if (ag_facts_of("/proc", q->pid, q->uid, q->gid, &f, &e) != 0) {
+		zt_http_resp_error(r, q, 403, "attestation-failed", "%s", e.msg);
+		goto out;
+	}
+	pthread_mutex_lock(&a->mu);
+	json_array_foreach (a->entries, i, en) {
+		const char *id = json_string_value(json_object_get(en, "id"));
+		json_t *seen;
+		size_t k;
+		int dup = 0;
+
+		if (!id || !ag_selectors_match(&f, json_object_get(en, "selectors")) || (want[0] && strcmp(want, id)))
+			continue;
+		json_array_foreach (ids, k, seen)
+			dup |= !strcmp(json_string_value(seen), id);
+		if (!dup)
+			json_array_append_new(ids, json_string(id));
+	}
+	pthread_mutex_unlock(&a->mu);
+	if (json_array_size(ids) == 0) {
+		zt_http_resp_error(r, q, 403, "no-entry",
+				   want[0] ? "no registration entry of this node gives this process %s"
+					   : "no registration entry of this node matches this process%s",
+				   want);
+		goto out;
+	}
+	json_array_foreach (ids, i, en) {
+		char *tok = NULL;
+		int64_t exp = 0;
+		char exp_s[32];
+
+		if (ag_jwt_svid(a, json_string_value(en), auds, &tok, &exp, &e) != 0) {
+			if (zt_http_resp_header(r, "Retry-After", "1") != 0)
+				r->close = 1;
+			zt_http_resp_error(r, q, 503, "not-yet", "the JWT-SVID could not be had: %s", e.msg);
+			goto out;
+		}
+		zt_time_format(exp, exp_s, sizeof exp_s);
+		json_array_append_new(out, json_pack("{s:O,s:s,s:s}", "id", en, "token", tok, "expires_at", exp_s));
+		zt_wipe(tok, strlen(tok));
+		free(tok);
+	}
+	zt_http_resp_json(r, 200, json_pack("{s:O}", "svids", out));
+	r->secret = 1;
+out:
+	json_decref(auds);
+	json_decref(ids);
+	json_decref(out);
+}
+
 void ag_workload_handle(void *arg, const zt_http_req *q, zt_http_resp *r)
 {
 	struct ag *a = arg;
@@ -155,6 +278,14 @@ void ag_workload_handle(void *arg, const zt_http_req *q, zt_http_resp *r)
 	}
 	if (!strcmp(q->path, "/v1/svids")) {
 		svids(a, q, r);
+	} else if (!strcmp(q->path, "/v1/jwtsvids")) {
+		jwtsvids(a, q, r);
+	} else if (!strcmp(q->path, "/v1/jwtbundle")) {
+		zt_err e;
+
+		r->content_type = "application/json";
+		if (ag_jwt_bundle(a, &r->body, &e) != 0)
+			zt_http_resp_error(r, q, 503, "not-yet", "no JWT bundle yet: %s", e.msg);
 	} else if (!strcmp(q->path, "/v1/bundle")) {
 		pthread_mutex_lock(&a->mu);
 		int ok = a->bundle_pem &&

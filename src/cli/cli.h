@@ -47,6 +47,7 @@ int zt_cmd_policy(int argc, char **argv);
 int zt_cmd_proxy(int argc, char **argv);
 int zt_cmd_audit(int argc, char **argv);
 int zt_cmd_kek(int argc, char **argv);
+int zt_cmd_jwt(int argc, char **argv);
 int zt_cmd_server(int argc, char **argv);
 int zt_cmd_agent(int argc, char **argv);
 int zt_cmd_dev(int argc, char **argv);
@@ -89,6 +90,15 @@ void zt_remote_print_error(const char *what, const zt_api_resp *r);
 /* Prints JSON, indented, to stdout. */
 void zt_remote_print(const json_t *j);
 
+/*
+ * GETs every page of a list (docs/api.md, "Conventions"), following the
+ * "next" cursors with ?after=, into one array in *items (caller frees).
+ * query is more of the query string, escaped ("node=n1"), "" or NULL.
+ * ZT_EXIT_OK, or the failure printed and *items NULL.
+ */
+int zt_remote_fetch_all(zt_api *a, const char *what, const char *path, const char *query,
+			json_t **items);
+
 int zt_cmd_org(int argc, char **argv);
 int zt_cmd_tenant(int argc, char **argv);
 int zt_cmd_workspace(int argc, char **argv);
@@ -98,6 +108,10 @@ int zt_cmd_token(int argc, char **argv);
 int zt_cmd_join_token(int argc, char **argv);
 int zt_cmd_node(int argc, char **argv);
 int zt_cmd_entry(int argc, char **argv);
+int zt_cmd_user(int argc, char **argv);
+int zt_cmd_group(int argc, char **argv);
+int zt_cmd_login(int argc, char **argv);
+int zt_cmd_logout(int argc, char **argv);
 /* zt policy apply|list|get|history|rollback|delete (the server's policies) */
 int zt_policy_remote(const char *sub, int argc, char **argv);
 /* zt audit entries|checkpoint|witness (the server's log) */

@@ -76,38 +76,14 @@ static int current_version(zt_api *a, const char *what, const char *path, char *
 	return ZT_EXIT_OK;
 }
 
-/* GET every page of a collection ("next" cursors) into one {"items": [...]}. */
+/* GET every page of a collection and print it as one {"items": [...]}. */
 static int list_all(zt_api *a, const char *what, const char *path, const char *query)
 {
-	json_t *all = json_array(), *page;
-	char p[4096], after[1024] = "";
-	int r;
+	json_t *all;
+	int r = zt_remote_fetch_all(a, what, path, query, &all);
 
-	for (;;) {
-		char esc[3072];
-
-		if (zt_api_escape(after, esc, sizeof esc) != 0 ||
-		    snprintf(p, sizeof p, "%s?limit=1000%s%s%s%s", path, query ? "&" : "",
-			     query ? query : "", after[0] ? "&after=" : "", after[0] ? esc : "") >=
-			    (int)sizeof p) {
-			json_decref(all);
-			fprintf(stderr, "zt: %s: name too long\n", what);
-			return ZT_EXIT_FAIL;
-		}
-		if ((r = zt_remote_call(a, what, "GET", p, NULL, NULL, &page)) != ZT_EXIT_OK) {
-			json_decref(all);
-			return r;
-		}
-		json_array_extend(all, json_object_get(page, "items"));
-		const char *next = json_string_value(json_object_get(page, "next"));
-
-		if (!next || !*next || strlen(next) >= sizeof after || !strcmp(next, after)) {
-			json_decref(page);
-			break;
-		}
-		snprintf(after, sizeof after, "%s", next);
-		json_decref(page);
-	}
+	if (r != ZT_EXIT_OK)
+		return r;
 	json_t *out = json_pack("{s:o}", "items", all);
 
 	zt_remote_print(out);
@@ -246,16 +222,17 @@ static int find_binding(zt_api *a, const char *p, const char *role, const char *
 {
 	json_t *j, *it;
 	size_t i;
-	char q[2048], esc[1024];
+	char q[1100], esc[1024];
 	int r;
 
 	name[0] = '\0';
 	if (zt_api_escape(scope, esc, sizeof esc) != 0)
 		return ZT_EXIT_FAIL;
-	snprintf(q, sizeof q, "/v1/rolebindings%s%s", scope[0] ? "?scope=" : "", scope[0] ? esc : "");
-	if ((r = zt_remote_call(a, "role unbind", "GET", q, NULL, NULL, &j)) != ZT_EXIT_OK)
+	snprintf(q, sizeof q, "%s%s", scope[0] ? "scope=" : "", scope[0] ? esc : "");
+	/* every page: the binding may be anywhere among those at the scope */
+	if ((r = zt_remote_fetch_all(a, "role unbind", "/v1/rolebindings", q, &j)) != ZT_EXIT_OK)
 		return r;
-	json_array_foreach(json_object_get(j, "items"), i, it) {
+	json_array_foreach(j, i, it) {
 		json_t *spec = json_object_get(it, "spec");
 
 		if (!spec)
@@ -313,9 +290,8 @@ int zt_cmd_role(int argc, char **argv)
 		if (scope && zt_api_escape(scope, esc, sizeof esc) != 0) {
 			r = zt_cli_usage(U_ROLE, "--scope is too long");
 		} else {
-			snprintf(path, sizeof path, "/v1/rolebindings%s%s", scope ? "?scope=" : "",
-				 scope ? esc : "");
-			r = zt_remote_call(a, "role list", "GET", path, NULL, NULL, NULL);
+			snprintf(path, sizeof path, "%s%s", scope ? "scope=" : "", scope ? esc : "");
+			r = list_all(a, "role list", "/v1/rolebindings", path);
 		}
 	} else {
 		char name[256];
@@ -478,7 +454,7 @@ int zt_cmd_node(int argc, char **argv)
 	if (!a)
 		return ZT_EXIT_FAIL;
 	if (list) {
-		r = zt_remote_call(a, "node list", "GET", "/v1/agents", NULL, NULL, NULL);
+		r = list_all(a, "node list", "/v1/agents", NULL);
 	} else {
 		snprintf(path, sizeof path, "/v1/agents/%s", esc);
 		r = zt_remote_call(a, !strcmp(sub, "get") ? "node get" : "node evict",
@@ -557,8 +533,8 @@ int zt_cmd_entry(int argc, char **argv)
 		if (node && zt_api_escape(node, esc, sizeof esc) != 0) {
 			r = zt_cli_usage(U_ENTRY, "--node is too long");
 		} else {
-			snprintf(path, sizeof path, "/v1/entries%s%s", node ? "?node=" : "", node ? esc : "");
-			r = zt_remote_call(a, "entry list", "GET", path, NULL, NULL, NULL);
+			snprintf(path, sizeof path, "%s%s", node ? "node=" : "", node ? esc : "");
+			r = list_all(a, "entry list", "/v1/entries", path);
 		}
 	} else {
 		snprintf(path, sizeof path, "/v1/entries/%s", esc);

@@ -58,7 +58,7 @@ static int apply_doc(zt_api *a, json_t *doc, const char *file, struct applied *s
 	zt_api_resp r;
 	zt_err e;
 
-	if (!kind || strcmp(kind, "AuthorizationPolicy")) {
+	if (!kind || (strcmp(kind, "AuthorizationPolicy") && strcmp(kind, "RequestAuthentication"))) {
 		fprintf(stderr, "zt: policy apply: %s: a %s document is not a policy the server keeps; skipped "
 				"(the hierarchy is managed with zt org|tenant|workspace|service)\n",
 			file, kind ? kind : "kind-less");
@@ -260,6 +260,60 @@ static int policy_apply(int argc, char **argv)
 
 /* ---- list, get, history, rollback, delete ---- */
 
+/*
+ * GETs every page of a policy's history (path: .../history), newest first,
+ * following "next" (a version) with ?before=, into one array in *items
+ * (caller frees). ZT_EXIT_OK, or the failure printed.
+ */
+static int fetch_history(zt_api *a, const char *what, const char *path, json_t **items)
+{
+	json_t *all = json_array(), *page;
+	json_int_t before = 0;
+	char p[4200];
+	int r;
+
+	*items = NULL;
+	if (!all) {
+		fprintf(stderr, "zt: %s: out of memory\n", what);
+		return ZT_EXIT_FAIL;
+	}
+	for (;;) {
+		if (before)
+			snprintf(p, sizeof p, "%s?limit=1000&before=%lld", path, (long long)before);
+		else
+			snprintf(p, sizeof p, "%s?limit=1000", path);
+		if ((r = zt_remote_call(a, what, "GET", p, NULL, NULL, &page)) != ZT_EXIT_OK) {
+			json_decref(all);
+			return r;
+		}
+		json_t *got = json_object_get(page, "items"), *next = json_object_get(page, "next");
+
+		if (!json_is_array(got) || json_array_extend(all, got) != 0) {
+			json_decref(page);
+			json_decref(all);
+			fprintf(stderr, "zt: %s: the server's answer has no \"items\" list\n", what);
+			return ZT_EXIT_FAIL;
+		}
+		if (!next) {
+			json_decref(page);
+			break;
+		}
+		/* versions go down, newest first: a cursor that does not would go round for ever */
+		json_int_t v = json_is_integer(next) ? json_integer_value(next) : 0;
+
+		json_decref(page);
+		if (v <= 0 || (before && v >= before)) {
+			fprintf(stderr, "zt: %s: the server's \"next\" does not move past version %lld\n",
+				what, (long long)before);
+			json_decref(all);
+			return ZT_EXIT_FAIL;
+		}
+		before = v;
+	}
+	*items = all;
+	return ZT_EXIT_OK;
+}
+
 static int policy_other(const char *sub, int argc, char **argv)
 {
 	struct zt_remote rm = {0};
@@ -288,7 +342,7 @@ static int policy_other(const char *sub, int argc, char **argv)
 	if (list) {
 		if (zt_api_escape(scope, esc, sizeof esc) != 0)
 			return zt_cli_usage(U_REMOTE, "--scope is too long");
-		snprintf(path, sizeof path, "/v1/policies?scope=%s", esc);
+		snprintf(path, sizeof path, "scope=%s", esc);
 	} else if (policy_path(pos[0], !strcmp(sub, "history") ? "/history"
 				       : !strcmp(sub, "rollback") ? "/rollback" : "",
 			       path, sizeof path) != 0) {
@@ -299,7 +353,21 @@ static int policy_other(const char *sub, int argc, char **argv)
 
 	if (!a)
 		return ZT_EXIT_FAIL;
-	if (list || !strcmp(sub, "get") || !strcmp(sub, "history")) {
+	if (list || !strcmp(sub, "history")) {
+		/* every page, printed as one {"items": [...]} */
+		json_t *all;
+
+		r = list ? zt_remote_fetch_all(a, what, "/v1/policies", path, &all)
+			 : fetch_history(a, what, path, &all);
+		if (r == ZT_EXIT_OK) {
+			json_t *out = json_pack("{s:o}", "items", all);
+
+			zt_remote_print(out);
+			json_decref(out);
+		}
+		goto out;
+	}
+	if (!strcmp(sub, "get")) {
 		r = zt_remote_call(a, what, "GET", path, NULL, NULL, NULL);
 		goto out;
 	}

@@ -273,10 +273,77 @@ static int svid_fetch(int argc, char **argv)
 	return ZT_EXIT_OK;
 }
 
+#define U_JWT "zt svid jwt --socket PATH --audience AUD [--audience AUD2...] [--id SPIFFE_ID] [--bundle]"
+
+static int svid_jwt_with(int argc, char **argv, const char ***audsp);
+
+/* zt svid jwt: a JWT-SVID from the agent (the token on stdout), or the JWT bundle. */
+static int svid_jwt(int argc, char **argv)
+{
+	const char **auds = NULL;
+	int r = svid_jwt_with(argc, argv, &auds);
+
+	free(auds);
+	return r;
+}
+
+static int svid_jwt_with(int argc, char **argv, const char ***audsp)
+{
+	const char *sock = NULL, *id = NULL, *bundle = NULL, **auds = NULL;
+	size_t naud = 0, npos;
+	const struct zt_opt opts[] = {
+		{"socket", 1, 0, &sock, NULL, NULL},
+		{"audience", 1, 1, NULL, audsp, &naud},
+		{"id", 1, 0, &id, NULL, NULL},
+		{"bundle", 0, 0, &bundle, NULL, NULL},
+		{NULL, 0, 0, NULL, NULL, NULL},
+	};
+	char target[4096], esc[1024];
+	size_t n;
+	json_t *ans = NULL, *sv;
+	int st = 0, r;
+	zt_err e;
+
+	if ((r = zt_cli_parse(argc, argv, opts, NULL, 0, &npos, U_JWT)) != 0)
+		return r;
+	auds = *audsp;
+	if (!sock || (!bundle && naud == 0))
+		return zt_cli_usage(U_JWT, "give --socket and at least one --audience (or --bundle)");
+	if (bundle) {
+		snprintf(target, sizeof target, "/v1/jwtbundle");
+	} else {
+		n = (size_t)snprintf(target, sizeof target, "/v1/jwtsvids?");
+		for (size_t i = 0; i < naud + (id ? 1 : 0); i++) {
+			if (zt_api_escape(i < naud ? auds[i] : id, esc, sizeof esc) != 0 ||
+			    (n += (size_t)snprintf(target + n, sizeof target - n, "%s%s=%s", i ? "&" : "",
+						  i < naud ? "audience" : "id", esc)) >= sizeof target)
+				return zt_cli_usage(U_JWT, "the audiences and ID are too long");
+		}
+	}
+	if (zt_workload_get(sock, target, &st, &ans, &e) != 0)
+		return zt_cli_fail(&e, "svid jwt", ZT_EXIT_FAIL);
+	if (st != 200) {
+		fprintf(stderr, "zt: svid jwt: HTTP %d: %s\n", st,
+			json_string_value(json_object_get(json_object_get(ans, "error"), "message")));
+		json_decref(ans);
+		return ZT_EXIT_FAIL;
+	}
+	if (bundle) {
+		zt_remote_print(ans);
+	} else {
+		json_array_foreach (json_object_get(ans, "svids"), n, sv)
+			printf("%s\n", json_string_value(json_object_get(sv, "token")));
+	}
+	json_decref(ans);
+	return ZT_EXIT_OK;
+}
+
 int zt_cmd_svid(int argc, char **argv)
 {
-	static const char usage[] = "zt svid verify|request|fetch ...";
+	static const char usage[] = "zt svid verify|request|fetch|jwt ...";
 
+	if (argc >= 1 && strcmp(argv[0], "jwt") == 0)
+		return svid_jwt(argc - 1, argv + 1);
 	if (argc >= 1 && strcmp(argv[0], "fetch") == 0) {
 		if (argc > 1 && strcmp(argv[1], "--help") == 0) {
 			printf("usage: %s\n", USAGE_FETCH);

@@ -98,3 +98,58 @@ int zt_remote_call(zt_api *a, const char *what, const char *method, const char *
 	zt_api_resp_free(&r);
 	return ZT_EXIT_OK;
 }
+
+int zt_remote_fetch_all(zt_api *a, const char *what, const char *path, const char *query,
+			json_t **items)
+{
+	json_t *all = json_array(), *page;
+	char p[4096], after[1024] = "";
+	int r;
+
+	*items = NULL;
+	if (!all) {
+		fprintf(stderr, "zt: %s: out of memory\n", what);
+		return ZT_EXIT_FAIL;
+	}
+	for (;;) {
+		char esc[3072];
+
+		if (zt_api_escape(after, esc, sizeof esc) != 0 ||
+		    snprintf(p, sizeof p, "%s?limit=1000%s%s%s%s", path, query && *query ? "&" : "",
+			     query ? query : "", after[0] ? "&after=" : "", after[0] ? esc : "") >=
+			    (int)sizeof p) {
+			json_decref(all);
+			fprintf(stderr, "zt: %s: name too long\n", what);
+			return ZT_EXIT_FAIL;
+		}
+		if ((r = zt_remote_call(a, what, "GET", p, NULL, NULL, &page)) != ZT_EXIT_OK) {
+			json_decref(all);
+			return r;
+		}
+		json_t *got = json_object_get(page, "items");
+		const char *next = json_string_value(json_object_get(page, "next"));
+
+		if (!json_is_array(got) || json_array_extend(all, got) != 0) {
+			json_decref(page);
+			json_decref(all);
+			fprintf(stderr, "zt: %s: the server's answer has no \"items\" list\n", what);
+			return ZT_EXIT_FAIL;
+		}
+		if (!next || !*next) {
+			json_decref(page);
+			break;
+		}
+		/* lists are in name order: a cursor that does not move on would go round for ever */
+		if (strlen(next) >= sizeof after || strcmp(next, after) <= 0) {
+			fprintf(stderr, "zt: %s: the server's \"next\" (%.100s) does not move past %.100s\n",
+				what, next, after[0] ? after : "the start");
+			json_decref(page);
+			json_decref(all);
+			return ZT_EXIT_FAIL;
+		}
+		snprintf(after, sizeof after, "%s", next);
+		json_decref(page);
+	}
+	*items = all;
+	return ZT_EXIT_OK;
+}

@@ -438,6 +438,32 @@ static void entry_service(srv *s, const json_t *body, char *svc, size_t cap)
 		snprintf(svc, cap, "%s/%s", ws, sa + 4);
 }
 
+/* GET /v1/entries: who asks, and the node asked about ("" for every node). */
+struct entry_filter {
+	const char *principal;
+	int everything; /* a reader at the top: no entry's service need be looked up */
+	char node[256];
+};
+
+/* An entry's list item: of the node asked about, for a service the caller may read. */
+static int entry_listed(srv *s, const zt_object *o, void *arg, json_t **item)
+{
+	const struct entry_filter *f = arg;
+	const char *en = json_string_value(json_object_get(o->body, "node"));
+	char svc[ZT_STORE_NAME_MAX + 80];
+
+	*item = NULL;
+	if (f->node[0] && (!en || strcmp(en, f->node)))
+		return 0;
+	if (!f->everything) {
+		/* what the caller may read: entries of services it may read */
+		entry_service(s, o->body, svc, sizeof svc);
+		if (!srv_allowed(s, f->principal, SRV_READ, "service", svc[0] ? svc : "/", NULL))
+			return 0;
+	}
+	return (*item = srv_object_json(o)) ? 0 : -1;
+}
+
 static void entries(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
 		    char seg[][64], int nseg)
 {
@@ -449,32 +475,18 @@ static void entries(srv *s, const zt_http_req *q, zt_http_resp *r, const char *p
 	zt_err e;
 
 	if (nseg == 1 && !strcmp(q->method, "GET")) {
-		char node[256] = "";
-		zt_object *list;
-		size_t n;
+		struct entry_filter f = {principal, 0, ""};
+		srv_page page;
 
-		if (srv_query(q->query, "node", node, sizeof node) < 0) {
+		if (srv_query(q->query, "node", f.node, sizeof f.node) < 0) {
 			zt_http_resp_error(r, q, 400, "invalid", "?node is too long or badly escaped");
 			return;
 		}
-		if (zt_store_list(s->store, "entry", "", "", ZT_STORE_LIST_MAX, &list, &n, &e) != 0) {
-			srv_fail(r, q, &e);
+		if (srv_page_parse(q, r, &page) != 0)
 			return;
-		}
-		json_t *items = json_array();
-
-		/* what the caller may read: entries of services it may read */
-		for (size_t i = 0; i < n; i++) {
-			const char *en = json_string_value(json_object_get(list[i].body, "node"));
-
-			if (node[0] && (!en || strcmp(en, node)))
-				continue;
-			entry_service(s, list[i].body, svc, sizeof svc);
-			if (srv_allowed(s, principal, SRV_READ, "service", svc[0] ? svc : "/", NULL))
-				json_array_append_new(items, srv_object_json(&list[i]));
-		}
-		zt_objects_free(list, n);
-		zt_http_resp_json(r, 200, json_pack("{s:o}", "items", items));
+		/* a binding at the top reads every service ("/" is under no other scope) */
+		f.everything = srv_allowed(s, principal, SRV_READ, "service", "/", NULL);
+		srv_list_page(s, q, r, &page, "entry", "", entry_listed, &f);
 		return;
 	}
 	if (nseg == 1 && !strcmp(q->method, "POST")) {
@@ -692,13 +704,34 @@ void srv_entries_free(void)
 
 /* ---- agents ---- */
 
+/* An agent's entries: its node, and what it is given of each entry of that node. */
+struct node_entries {
+	const char *node;
+	json_t *items;
+};
+
+static int node_entry(void *arg, const zt_object *o)
+{
+	struct node_entries *ne = arg;
+	const char *en = json_string_value(json_object_get(o->body, "node"));
+
+	if (!en || strcmp(en, ne->node))
+		return 0;
+	json_t *j = json_pack("{s:s,s:O,s:O,s:O}", "name", o->name, "id",
+			      json_object_get(o->body, "id"), "selectors",
+			      json_object_get(o->body, "selectors"), "ttl",
+			      json_object_get(o->body, "ttl"));
+
+	if (!j)
+		return 0; /* as before: an entry missing a member is not given */
+	return json_array_append_new(ne->items, j) != 0 ? -1 : 0;
+}
+
 static void agent_entries(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal)
 {
 	char node[256];
 	uint64_t since = 0, timeout = 30;
 	int has_since, has_timeout;
-	zt_object *list;
-	size_t n;
 	zt_err e;
 
 	if (!srv_agent_of(s, principal, node, sizeof node) || !srv_agent_ok(s, q, node, NULL)) {
@@ -718,41 +751,22 @@ static void agent_entries(srv *s, const zt_http_req *q, zt_http_resp *r, const c
 		srv_forbid(s, r, q, principal, "agent.entries", "self");
 		return;
 	}
-	json_t *items = json_array();
-	char after[ZT_STORE_NAME_MAX + 1] = "";
+	struct node_entries ne = {node, json_array()};
 
-	/* every entry of every node, a page at a time: the node's may be anywhere among them */
-	for (;;) {
-		if (zt_store_list(s->store, "entry", "", after, ZT_STORE_LIST_MAX, &list, &n, &e) != 0) {
-			json_decref(items);
-			srv_fail(r, q, &e);
-			return;
-		}
-		for (size_t i = 0; i < n; i++) {
-			const char *en = json_string_value(json_object_get(list[i].body, "node"));
-
-			if (en && !strcmp(en, node))
-				json_array_append_new(items, json_pack("{s:s,s:O,s:O,s:O}", "name", list[i].name,
-								       "id", json_object_get(list[i].body, "id"),
-								       "selectors", json_object_get(list[i].body, "selectors"),
-								       "ttl", json_object_get(list[i].body, "ttl")));
-		}
-		if (n < ZT_STORE_LIST_MAX) {
-			zt_objects_free(list, n);
-			break;
-		}
-		snprintf(after, sizeof after, "%s", list[n - 1].name);
-		zt_objects_free(list, n);
+	/* every entry of every node: the node's may be anywhere among them */
+	if (!ne.items || srv_store_walk(s, "entry", "", "", 0, node_entry, &ne, &e) != 0) {
+		json_decref(ne.items);
+		srv_fail(r, q, &e);
+		return;
 	}
 	zt_http_resp_json(r, 200, json_pack("{s:I,s:s,s:o,s:b}", "revision", (json_int_t)rev, "node",
-					    node, "entries", items, "changed", rev > since));
+					    node, "entries", ne.items, "changed", rev > since));
 }
 
 static void agents(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
 		   char seg[][64], int nseg)
 {
-	zt_object o, *list;
-	size_t n;
+	zt_object o;
 	zt_err e;
 
 	if (nseg == 3 && !strcmp(seg[1], "self") && !strcmp(seg[2], "entries") &&
@@ -761,20 +775,15 @@ static void agents(srv *s, const zt_http_req *q, zt_http_resp *r, const char *pr
 		return;
 	}
 	if (nseg == 1 && !strcmp(q->method, "GET")) {
+		srv_page page;
+
 		if (!srv_allowed(s, principal, SRV_READ, "agent", "", NULL)) {
 			srv_forbid(s, r, q, principal, "agent.list", "");
 			return;
 		}
-		if (zt_store_list(s->store, "agent", "", "", ZT_STORE_LIST_MAX, &list, &n, &e) != 0) {
-			srv_fail(r, q, &e);
+		if (srv_page_parse(q, r, &page) != 0)
 			return;
-		}
-		json_t *items = json_array();
-
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(items, srv_object_json(&list[i]));
-		zt_objects_free(list, n);
-		zt_http_resp_json(r, 200, json_pack("{s:o}", "items", items));
+		srv_list_page(s, q, r, &page, "agent", "", NULL, NULL);
 		return;
 	}
 	if (nseg == 2 && srv_node_ok(seg[1]) &&

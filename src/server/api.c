@@ -141,6 +141,119 @@ int srv_query_u64(const char *query, const char *key, uint64_t *out, int *presen
 	return *end ? -1 : 0;
 }
 
+/* ---- lists: one page at a time ------------------------------------------------------- */
+
+int srv_page_parse(const zt_http_req *q, zt_http_resp *r, srv_page *p)
+{
+	uint64_t limit = SRV_PAGE_DEFAULT;
+	int present, qa;
+
+	p->limit = SRV_PAGE_DEFAULT;
+	p->after[0] = '\0';
+	if (srv_query_u64(q->query, "limit", &limit, &present) != 0 || limit == 0 ||
+	    limit > ZT_STORE_LIST_MAX) {
+		zt_http_resp_error(r, q, 400, "invalid",
+				   "?limit is a number of items from 1 to %d (%d when not given)",
+				   ZT_STORE_LIST_MAX, SRV_PAGE_DEFAULT);
+		return -1;
+	}
+	qa = srv_query(q->query, "after", p->after, sizeof p->after);
+	if (qa < 0 || (qa == 0 && !zt_store_name_ok(p->after))) {
+		p->after[0] = '\0';
+		zt_http_resp_error(r, q, 400, "invalid",
+				   "?after takes the \"next\" of an earlier page: a name (at most %d "
+				   "of A-Z a-z 0-9 . _ : / @ + = -)",
+				   ZT_STORE_NAME_MAX);
+		return -1;
+	}
+	p->limit = (size_t)limit;
+	return 0;
+}
+
+int srv_store_walk(srv *s, const char *kind, const char *prefix, const char *after, size_t chunk,
+		   srv_visit_fn visit, void *arg, zt_err *e)
+{
+	char from[ZT_STORE_NAME_MAX + 1];
+
+	snprintf(from, sizeof from, "%s", after ? after : "");
+	if (chunk == 0 || chunk > ZT_STORE_LIST_MAX)
+		chunk = ZT_STORE_LIST_MAX;
+	for (;;) {
+		zt_object *v;
+		size_t n;
+		int stop = 0;
+
+		if (zt_store_list(s->store, kind, prefix, from, chunk, &v, &n, e) != 0)
+			return -1;
+		for (size_t i = 0; i < n && !stop; i++)
+			if ((stop = visit(arg, &v[i])) < 0) {
+				zt_objects_free(v, n);
+				zt_err_set(e, ZT_ENOMEM, "out of memory listing %s", kind);
+				return -1;
+			}
+		/* a short read is the end of the kind (or of the prefix) */
+		if (stop || n < chunk) {
+			zt_objects_free(v, n);
+			return 0;
+		}
+		snprintf(from, sizeof from, "%s", v[n - 1].name);
+		zt_objects_free(v, n);
+		/* a filter that keeps few reads on in larger steps */
+		chunk = chunk > ZT_STORE_LIST_MAX / 2 ? ZT_STORE_LIST_MAX : chunk * 2;
+	}
+}
+
+struct page_fill {
+	srv *s;
+	size_t limit;
+	json_t *items;
+	char last[ZT_STORE_NAME_MAX + 1];
+	srv_item_fn item;
+	void *arg;
+};
+
+static int page_visit(void *arg, const zt_object *o)
+{
+	struct page_fill *f = arg;
+	json_t *j = NULL;
+
+	if (f->item) {
+		if (f->item(f->s, o, f->arg, &j) != 0)
+			return -1;
+		if (!j)
+			return 0; /* not on the list (not the caller's to see) */
+	} else if (!(j = srv_object_json(o))) {
+		return -1;
+	}
+	if (json_array_append_new(f->items, j) != 0)
+		return -1;
+	snprintf(f->last, sizeof f->last, "%s", o->name);
+	return json_array_size(f->items) == f->limit;
+}
+
+void srv_list_page(srv *s, const zt_http_req *q, zt_http_resp *r, const srv_page *p,
+		   const char *kind, const char *prefix, srv_item_fn item, void *arg)
+{
+	struct page_fill f = {s, p->limit, json_array(), "", item, arg};
+	zt_err e;
+
+	if (!f.items) {
+		zt_http_resp_error(r, q, 500, "internal", "out of memory");
+		return;
+	}
+	if (srv_store_walk(s, kind, prefix, p->after, p->limit, page_visit, &f, &e) != 0) {
+		json_decref(f.items);
+		srv_fail(r, q, &e);
+		return;
+	}
+	json_t *out = json_pack("{s:o}", "items", f.items);
+
+	/* a full page says where the next one starts; a short one is the last */
+	if (out && json_array_size(f.items) == p->limit)
+		json_object_set_new(out, "next", json_string(f.last));
+	zt_http_resp_json(r, 200, out);
+}
+
 json_t *srv_object_json(const zt_object *o)
 {
 	char t[32];
@@ -353,6 +466,21 @@ int srv_commit_audited(srv *s, const zt_http_req *q, const char *principal,
 
 /* ---- the hierarchy: organizations, tenants, workspaces, services ---------------- */
 
+/* Workspace create: is the name leaf taken in the organization (a walk stops at the first)? */
+struct ws_taken {
+	const char *leaf;
+	int taken;
+};
+
+static int ws_taken_visit(void *arg, const zt_object *o)
+{
+	struct ws_taken *t = arg;
+	const char *last = strrchr(o->name, '/');
+
+	t->taken = last && !strcmp(last + 1, t->leaf);
+	return t->taken;
+}
+
 static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
 		 char seg[][64], int nseg)
 {
@@ -397,27 +525,16 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 	if (!item) {
 		/* the collection: parent is `name` */
 		if (!strcmp(q->method, "GET")) {
-			char after[ZT_STORE_NAME_MAX + 1] = "", prefix[ZT_STORE_NAME_MAX + 2];
-			uint64_t limit = 100;
-			int qa;
-			int present;
-			zt_object *v;
-			size_t n;
+			char prefix[ZT_STORE_NAME_MAX + 2];
+			srv_page page;
 
 			if (!srv_allowed(s, principal, SRV_READ, kind, name, NULL)) {
 				snprintf(action, sizeof action, "%s.list", kind);
 				srv_forbid(s, r, q, principal, action, name);
 				return;
 			}
-			if (srv_query_u64(q->query, "limit", &limit, &present) != 0 || limit == 0 ||
-			    limit > ZT_STORE_LIST_MAX ||
-			    (qa = srv_query(q->query, "after", after, sizeof after)) < 0 ||
-			    (qa == 0 && !zt_store_name_ok(after))) {
-				zt_http_resp_error(r, q, 400, "invalid",
-						   "limit is 1-%d and after a name from an earlier page",
-						   ZT_STORE_LIST_MAX);
+			if (srv_page_parse(q, r, &page) != 0)
 				return;
-			}
 			/* a collection under a parent that is not there is not there either */
 			if (level > 1) {
 				if (zt_store_get(s->store, levels[level - 2].kind, name, &o, &e) != 0) {
@@ -427,20 +544,7 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 				zt_object_clear(&o);
 			}
 			snprintf(prefix, sizeof prefix, "%s%s", name, name[0] ? "/" : "");
-			if (zt_store_list(s->store, kind, prefix, after, (size_t)limit, &v, &n, &e) != 0) {
-				srv_fail(r, q, &e);
-				return;
-			}
-			json_t *items = json_array();
-
-			for (size_t i = 0; i < n; i++)
-				json_array_append_new(items, srv_object_json(&v[i]));
-			json_t *out = json_pack("{s:o}", "items", items);
-
-			if (n == (size_t)limit)
-				json_object_set_new(out, "next", json_string(v[n - 1].name));
-			zt_objects_free(v, n);
-			zt_http_resp_json(r, 200, out);
+			srv_list_page(s, q, r, &page, kind, prefix, NULL, NULL);
 			return;
 		}
 		if (strcmp(q->method, "POST") != 0) {
@@ -503,24 +607,17 @@ static void hier(srv *s, const zt_http_req *q, zt_http_resp *r, const char *prin
 		/* SPIFFE IDs name the workspace, not the tenant: unique across an organization */
 		if (!strcmp(kind, "workspace")) {
 			char org[80];
-			zt_object *v = NULL;
-			size_t n = 0, taken = 0;
+			struct ws_taken t = {leaf, 0};
 
+			/* every workspace of the organization, not a page of them */
 			snprintf(org, sizeof org, "%.*s/", (int)strcspn(full, "/"), full);
-			if (zt_store_list(s->store, "workspace", org, "", ZT_STORE_LIST_MAX, &v, &n, &e) !=
-			    0) {
+			if (srv_store_walk(s, "workspace", org, "", 0, ws_taken_visit, &t, &e) != 0) {
 				zt_store_rollback(s->store);
 				json_decref(body);
 				srv_fail(r, q, &e);
 				return;
 			}
-			for (size_t i = 0; i < n; i++) {
-				const char *last = strrchr(v[i].name, '/');
-
-				taken |= last && !strcmp(last + 1, leaf);
-			}
-			zt_objects_free(v, n);
-			if (taken) {
+			if (t.taken) {
 				zt_store_rollback(s->store);
 				json_decref(body);
 				zt_http_resp_error(r, q, 409, "exists",
@@ -700,6 +797,21 @@ static void binding_name(const char *scope, const char *role, const char *princi
 	zt_buf_free(&b, 0);
 }
 
+/* A role binding's list item when it is at the scope (arg) or below it. */
+static int binding_in_scope(srv *s, const zt_object *o, void *arg, json_t **item)
+{
+	const char *scope = arg;
+	const char *sc = json_string_value(json_object_get(o->body, "scope"));
+	size_t sl = strlen(scope);
+
+	(void)s;
+	*item = NULL;
+	if (sc && (!sl || (!strncmp(sc, scope, sl) && (!sc[sl] || sc[sl] == '/'))) &&
+	    !(*item = srv_object_json(o)))
+		return -1;
+	return 0;
+}
+
 static void bindings(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
 		     char seg[][64], int nseg)
 {
@@ -710,8 +822,7 @@ static void bindings(srv *s, const zt_http_req *q, zt_http_resp *r, const char *
 
 	if (nseg == 1 && !strcmp(q->method, "GET")) {
 		char scope[ZT_STORE_NAME_MAX + 1] = "";
-		zt_object *v;
-		size_t n;
+		srv_page page;
 
 		if (srv_query(q->query, "scope", scope, sizeof scope) < 0) {
 			zt_http_resp_error(r, q, 400, "invalid", "?scope is too long or badly escaped");
@@ -721,22 +832,9 @@ static void bindings(srv *s, const zt_http_req *q, zt_http_resp *r, const char *
 			srv_forbid(s, r, q, principal, "rolebinding.list", scope);
 			return;
 		}
-		if (zt_store_list(s->store, "rolebinding", "", "", ZT_STORE_LIST_MAX, &v, &n, &e) != 0) {
-			srv_fail(r, q, &e);
+		if (srv_page_parse(q, r, &page) != 0)
 			return;
-		}
-		json_t *items = json_array();
-
-		for (size_t i = 0; i < n; i++) {
-			const char *sc = json_string_value(json_object_get(v[i].body, "scope"));
-			size_t sl = strlen(scope);
-
-			/* those at the scope and below it */
-			if (sc && (!sl || (!strncmp(sc, scope, sl) && (!sc[sl] || sc[sl] == '/'))))
-				json_array_append_new(items, srv_object_json(&v[i]));
-		}
-		zt_objects_free(v, n);
-		zt_http_resp_json(r, 200, json_pack("{s:o}", "items", items));
+		srv_list_page(s, q, r, &page, "rolebinding", "", binding_in_scope, scope);
 		return;
 	}
 	if (nseg == 1 && !strcmp(q->method, "POST")) {
@@ -1078,6 +1176,12 @@ static void route(srv *s, const zt_http_req *q, zt_http_resp *r)
 		metrics(s, r);
 		return;
 	}
+	if (!s->ready) {
+		zt_http_resp_error(r, q, 503, "starting", "the server is starting; try again in a moment");
+		return;
+	}
+	if (srv_issuer_public(s, q, r))
+		return;
 	if (nseg <= 0) {
 		zt_http_resp_error(r, q, 404, "not-found", "the API lives under /v1/");
 		return;
@@ -1097,8 +1201,20 @@ static void route(srv *s, const zt_http_req *q, zt_http_resp *r)
 	}
 	if (srv_agents_public(s, q, r, seg, nseg))
 		return;
+	if (nseg == 1 && !strcmp(seg[0], "login") && !strcmp(q->method, "POST")) {
+		srv_login(s, q, r);
+		return;
+	}
 	if (srv_authenticate(s, q, r, principal, sizeof principal) != 0)
 		return;
+	if (nseg == 1 && !strcmp(seg[0], "logout") && !strcmp(q->method, "POST")) {
+		char jti[33];
+		int64_t exp = 0;
+
+		if (srv_logout_token(s, q, r, jti, &exp) == 0)
+			srv_logout(s, q, r, principal, jti, exp);
+		return;
+	}
 	if (nseg == 1 && !strcmp(seg[0], "whoami") && !strcmp(q->method, "GET")) {
 		zt_http_resp_json(r, 200, json_pack("{s:s}", "principal", principal));
 		return;
@@ -1109,6 +1225,10 @@ static void route(srv *s, const zt_http_req *q, zt_http_resp *r)
 		bindings(s, q, r, principal, seg, nseg);
 	else if (!strcmp(seg[0], "tokens"))
 		tokens(s, q, r, principal, seg, nseg);
+	else if (!strcmp(seg[0], "users"))
+		srv_users(s, q, r, principal, seg, nseg);
+	else if (!strcmp(seg[0], "groups"))
+		srv_groups(s, q, r, principal, seg, nseg);
 	else if (!strcmp(seg[0], "audit"))
 		audit_api(s, q, r, principal, seg, nseg);
 	else if (!strcmp(seg[0], "policies"))
@@ -1117,6 +1237,8 @@ static void route(srv *s, const zt_http_req *q, zt_http_resp *r)
 		;
 	else if (!strcmp(seg[0], "svids"))
 		srv_svids(s, q, r, principal, seg, nseg);
+	else if (!strcmp(seg[0], "jwtsvids"))
+		srv_jwtsvids(s, q, r, principal, nseg);
 	else if (nseg == 2 && !strcmp(seg[0], "watch") && !strcmp(seg[1], "policies") &&
 		 !strcmp(q->method, "GET"))
 		srv_watch_policies(s, q, r, principal);

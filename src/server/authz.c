@@ -87,14 +87,30 @@ static uint64_t client_key(const char *remote)
 	return zt_hash(remote, colon ? (size_t)(colon - remote) : strlen(remote));
 }
 
+/*
+ * Per client address: FAIL_MAX failed authentications (bad tokens, failed
+ * logins, bad join tokens) within a minute block the address for a minute;
+ * each block that follows within an hour of the last doubles (2, 4... up
+ * to 64 minutes), so a patient guesser is slowed down exponentially.
+ */
+#define BLOCK_MS FAIL_WINDOW_MS
+#define BLOCK_MAX_SHIFT 6
+#define STRIKES_FORGOTTEN_MS (3600 * 1000)
+
 static struct srv_fail *fail_slot(srv *s, uint64_t key, int64_t now)
 {
 	struct srv_fail *f = &s->fails[key % (sizeof s->fails / sizeof s->fails[0])];
 
-	if (f->key != key || now - f->window >= FAIL_WINDOW_MS) {
+	if (f->key != key) {
+		memset(f, 0, sizeof *f);
 		f->key = key;
 		f->window = now;
+	}
+	if (now - f->window >= FAIL_WINDOW_MS && now >= f->blocked_until) {
+		f->window = now;
 		f->count = 0;
+		if (f->strikes && now - f->blocked_until >= STRIKES_FORGOTTEN_MS)
+			f->strikes = 0;
 	}
 	return f;
 }
@@ -105,22 +121,35 @@ void srv_count_failure(srv *s, const zt_http_req *q)
 	int64_t now = zt_now_ms();
 
 	pthread_mutex_lock(&s->fail_mu);
-	fail_slot(s, key, now)->count++;
+	struct srv_fail *f = fail_slot(s, key, now);
+
+	if (++f->count == FAIL_MAX) {
+		unsigned sh = f->strikes < BLOCK_MAX_SHIFT ? f->strikes : BLOCK_MAX_SHIFT;
+
+		f->blocked_until = now + ((int64_t)BLOCK_MS << sh);
+		f->strikes++;
+	}
 	pthread_mutex_unlock(&s->fail_mu);
 	s->auth_failures++;
 }
 
 int srv_too_many_failures(srv *s, const zt_http_req *q, zt_http_resp *r)
 {
+	int64_t now = zt_now_ms(), left;
+	char secs[24];
+
 	pthread_mutex_lock(&s->fail_mu);
-	unsigned fails = fail_slot(s, client_key(q->remote), zt_now_ms())->count;
+	struct srv_fail *f = fail_slot(s, client_key(q->remote), now);
+
+	left = f->count >= FAIL_MAX && f->blocked_until > now ? f->blocked_until - now : 0;
 	pthread_mutex_unlock(&s->fail_mu);
-	if (fails < FAIL_MAX)
+	if (left <= 0)
 		return 0;
-	if (zt_http_resp_header(r, "Retry-After", "60") != 0)
+	snprintf(secs, sizeof secs, "%lld", (long long)(left + 999) / 1000);
+	if (zt_http_resp_header(r, "Retry-After", secs) != 0)
 		r->close = 1;
 	zt_http_resp_error(r, q, 429, "too-many-failures",
-			   "too many failed authentications from your address; wait a minute");
+			   "too many failed authentications from your address; try again in %s s", secs);
 	return 1;
 }
 
@@ -133,6 +162,72 @@ static int unauthorized(srv *s, const zt_http_req *q, zt_http_resp *r, const cha
 		r->close = 1;
 	zt_http_resp_error(r, q, 401, "unauthenticated", "%s", why);
 	return -1;
+}
+
+/*
+ * A login token: zt's signature, issuer and audience "zt" (issuer.c), not
+ * logged out (its jti not revoked), and its user still there and enabled.
+ */
+static int jwt_user(srv *s, const zt_http_req *q, zt_http_resp *r, const char *tok, size_t len,
+		    char *principal, size_t cap, char jti[33], int64_t *exp)
+{
+	zt_jwt t;
+	zt_object o;
+	zt_err e;
+	json_t *groups;
+	const char *id;
+
+	if (srv_jwt_check(s, tok, len, "zt", &t, &e) != 0) {
+		char why[ZT_ERR_MSG_MAX + 40];
+
+		snprintf(why, sizeof why, "the login token was refused: %s", e.msg);
+		return unauthorized(s, q, r, why);
+	}
+	id = json_string_value(json_object_get(t.claims, "jti"));
+	if (!t.sub || !id || strlen(id) != 32 || !zt_store_name_ok(id)) {
+		zt_jwt_free(&t);
+		return unauthorized(s, q, r, "the login token has no subject or ID");
+	}
+	if (zt_store_get(s->store, "revoked", id, &o, NULL) == 0) {
+		zt_object_clear(&o);
+		zt_jwt_free(&t);
+		return unauthorized(s, q, r, "the login token was logged out");
+	}
+	/* the user as the directory has it now: there, enabled, and the same session */
+	const char *ztv = json_string_value(json_object_get(t.claims, "ztv"));
+	char now_ztv[64];
+	int ok = 0;
+
+	(void)groups;
+	if (zt_store_get(s->store, "user", t.sub, &o, NULL) == 0) {
+		srv_user_session(o.body, now_ztv, sizeof now_ztv);
+		ok = !json_is_true(json_object_get(o.body, "disabled")) ? (ztv && !strcmp(ztv, now_ztv) ? 1 : -1) : 0;
+		zt_object_clear(&o);
+	}
+	if (ok <= 0) {
+		zt_jwt_free(&t);
+		return unauthorized(s, q, r, ok < 0 ? "the login token is from before the user's password, second "
+						      "factor or account changed; log in again"
+						    : "the token's user no longer exists or is disabled");
+	}
+	snprintf(principal, cap, "user:%s", t.sub);
+	if (jti)
+		snprintf(jti, 33, "%s", id);
+	if (exp)
+		*exp = t.exp;
+	zt_jwt_free(&t);
+	return 0;
+}
+
+int srv_logout_token(srv *s, const zt_http_req *q, zt_http_resp *r, char jti[33], int64_t *exp)
+{
+	const zt_http1_field *f = zt_http1_field_get(q->head->fields, q->head->nfields, "authorization", NULL);
+	char principal[SRV_PRINCIPAL_MAX];
+
+	jti[0] = '\0';
+	if (!f || f->value_len <= 10 || !zt_http1_name_eq(f->value, 7, "Bearer ") || memcmp(f->value + 7, "eyJ", 3))
+		return 0;
+	return jwt_user(s, q, r, f->value + 7, f->value_len - 7, principal, sizeof principal, jti, exp);
 }
 
 int srv_authenticate(srv *s, const zt_http_req *q, zt_http_resp *r, char *principal, size_t cap)
@@ -157,9 +252,11 @@ int srv_authenticate(srv *s, const zt_http_req *q, zt_http_resp *r, char *princi
 				    "authenticate with a client SVID or an Authorization: Bearer "
 				    "token");
 	}
-	/* "Bearer ztk_<16 hex>_<43 base64url>" */
+	/* "Bearer ztk_<16 hex>_<43 base64url>", or a login token (a JWT zt issued) */
 	char tok[128], id[17];
 
+	if (f->value_len > 7 + 3 && zt_http1_name_eq(f->value, 7, "Bearer ") && !memcmp(f->value + 7, "eyJ", 3))
+		return jwt_user(s, q, r, f->value + 7, f->value_len - 7, principal, cap, NULL, NULL);
 	if (f->value_len < 7 || !zt_http1_name_eq(f->value, 7, "Bearer ") ||
 	    f->value_len - 7 >= sizeof tok)
 		return unauthorized(s, q, r, "the Authorization field is not a zt bearer token");
@@ -223,8 +320,8 @@ static int grants(const char *role, const char *scope, enum srv_action action, c
 {
 	if (!strcmp(role, "admin"))
 		return scope[0] == '\0';
-	if (!strcmp(kind, "token"))
-		return 0; /* tokens: administrators only */
+	if (!strcmp(kind, "token") || !strcmp(kind, "user"))
+		return 0; /* tokens, users and groups: administrators only */
 	if (!strcmp(kind, "audit"))
 		return action == SRV_READ && scope[0] == '\0' && !strcmp(role, "security-admin");
 	if (!under(scope, name))
@@ -327,14 +424,44 @@ static int bindings_load(srv *s, struct srv_binding **out, size_t *nout)
 	return 0;
 }
 
-static int evaluate(const struct srv_binding *b, size_t n, const char *principal,
+/* 1 if a binding's principal names the caller: the caller itself, or (a user) one of its groups */
+static int names(const char *bp, const char *principal, const json_t *groups)
+{
+	const json_t *g;
+	size_t i;
+
+	if (!strcmp(bp, principal))
+		return 1;
+	if (!groups || strncmp(bp, "group:", 6) != 0)
+		return 0;
+	json_array_foreach (groups, i, g)
+		if (json_is_string(g) && !strcmp(json_string_value(g), bp + 6))
+			return 1;
+	return 0;
+}
+
+static int evaluate(const struct srv_binding *b, size_t n, const char *principal, const json_t *groups,
 		    enum srv_action action, const char *kind, const char *name, const char *role)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!strcmp(b[i].principal, principal) &&
+		if (names(b[i].principal, principal, groups) &&
 		    grants(b[i].role, b[i].scope, action, kind, name, role))
 			return 1;
 	return 0;
+}
+
+int srv_principal_has_role(srv *s, const char *principal, const char *role)
+{
+	struct srv_binding *b;
+	size_t n;
+	int has = 0;
+
+	if (bindings_load(s, &b, &n) != 0)
+		return 1; /* unknown: err towards asking for the second factor */
+	for (size_t i = 0; i < n && !has; i++)
+		has = !strcmp(b[i].principal, principal) && !strcmp(b[i].role, role);
+	bindings_free(b, n);
+	return has;
 }
 
 /*
@@ -351,21 +478,33 @@ int srv_allowed(srv *s, const char *principal, enum srv_action action, const cha
 	int in_tx = zt_store_in_transaction(s->store);
 	uint64_t rev = zt_store_revision(s->store);
 	struct srv_binding *b;
+	json_t *groups = NULL;
 	size_t n;
 	int ok;
 
+	/*
+	 * a person's groups count as the person, as the directory says now; a
+	 * disabled user may do nothing, whatever token it holds (a principal
+	 * that is no directory user is taken as it is, without groups)
+	 */
+	if (!strncmp(principal, "user:", 5) && srv_user_state(s, principal + 5, &groups) < 0)
+		return 0;
 	if (!in_tx) {
 		pthread_mutex_lock(&s->rb_mu);
 		if (s->rb && s->rb_rev == rev) {
-			ok = evaluate(s->rb, s->nrb, principal, action, kind, name, role);
+			ok = evaluate(s->rb, s->nrb, principal, groups, action, kind, name, role);
 			pthread_mutex_unlock(&s->rb_mu);
+			json_decref(groups);
 			return ok;
 		}
 		pthread_mutex_unlock(&s->rb_mu);
 	}
-	if (bindings_load(s, &b, &n) != 0)
+	if (bindings_load(s, &b, &n) != 0) {
+		json_decref(groups);
 		return 0;
-	ok = evaluate(b, n, principal, action, kind, name, role);
+	}
+	ok = evaluate(b, n, principal, groups, action, kind, name, role);
+	json_decref(groups);
 	pthread_mutex_lock(&s->rb_mu);
 	if (!in_tx && (!s->rb || s->rb_rev < rev)) {
 		bindings_free(s->rb, s->nrb);

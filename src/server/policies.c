@@ -1,8 +1,9 @@
 /*
  * server/policies.c: authorization policies, kept centrally.
  *
- * A policy is an AuthorizationPolicy document (docs/policy.md) attached to
- * a scope of the hierarchy. Before a policy is stored, the whole
+ * A policy is an AuthorizationPolicy or a RequestAuthentication document
+ * (docs/policy.md) attached to a scope of the hierarchy; the two kinds
+ * share the names of a scope. Before a policy is stored, the whole
  * organization it belongs to is rebuilt as the policy module sees it (the
  * Organization from the store's tenants, workspaces and services, and every
  * policy of that organization with the new one in place) and checked and
@@ -20,51 +21,85 @@
 
 #define POLICY_MAX_BYTES 262144
 
+/*
+ * Building an Organization document: every tenant, workspace and service
+ * of the organization, however many (a read of one page would leave the
+ * rest out of the document, and their policies out of the checks). The
+ * store walks each kind in name order, so each object's parent is met
+ * before it: `up` finds the parent's list of children by its full name.
+ */
+struct org_build {
+	const char *child;  /* the member of an object that holds its children */
+	json_t *up;         /* full name of a parent -> the array of its children */
+	json_t *down;       /* full name of each object seen -> its children (NULL for services) */
+};
+
+static int org_visit(void *arg, const zt_object *o)
+{
+	struct org_build *b = arg;
+	const char *slash = strrchr(o->name, '/');
+	char parent[ZT_STORE_NAME_MAX + 1];
+	json_t *siblings, *item, *children = NULL;
+
+	if (!slash)
+		return 0;
+	snprintf(parent, sizeof parent, "%.*s", (int)(slash - o->name), o->name);
+	/* an object whose parent is gone (the store keeps none, but a walk may race a delete) */
+	if (!(siblings = json_object_get(b->up, parent)))
+		return 0;
+	if (!b->child) {
+		item = json_string(slash + 1);
+	} else {
+		children = json_array();
+		item = children ? json_pack("{s:s,s:O}", "name", slash + 1, b->child, children) : NULL;
+	}
+	if (!item || json_array_append_new(siblings, item) != 0 ||
+	    (children && json_object_set(b->down, o->name, children) != 0)) {
+		json_decref(children);
+		return -1;
+	}
+	json_decref(children);
+	return 0;
+}
+
 /* The Organization document of org, from the store. */
 static json_t *org_document(srv *s, const char *org, zt_err *e)
 {
-	json_t *tenants = json_array();
+	static const struct {
+		const char *kind, *child;
+	} levels[] = {{"tenant", "workspaces"}, {"workspace", "services"}, {"service", NULL}};
+	json_t *tenants = json_array(), *top = json_object(), *doc = NULL;
 	char prefix[ZT_STORE_NAME_MAX + 2];
-	zt_object *tv = NULL, *wv = NULL, *sv = NULL;
-	size_t tn = 0, wn = 0, sn = 0;
 
 	snprintf(prefix, sizeof prefix, "%s/", org);
-	if (zt_store_list(s->store, "tenant", prefix, "", ZT_STORE_LIST_MAX, &tv, &tn, e) != 0 ||
-	    zt_store_list(s->store, "workspace", prefix, "", ZT_STORE_LIST_MAX, &wv, &wn, e) != 0 ||
-	    zt_store_list(s->store, "service", prefix, "", ZT_STORE_LIST_MAX, &sv, &sn, e) != 0) {
-		json_decref(tenants);
-		tenants = NULL;
+	if (!tenants || !top || json_object_set(top, org, tenants) != 0) {
+		zt_err_set(e, ZT_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (size_t t = 0; t < tn; t++) {
-		json_t *ws = json_array();
-		size_t tl = strlen(tv[t].name);
+	/* tenants hang off the organization, workspaces off tenants, services off workspaces */
+	for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
+		struct org_build b = {levels[i].child, top, json_object()};
 
-		for (size_t w = 0; w < wn; w++) {
-			if (strncmp(wv[w].name, tv[t].name, tl) || wv[w].name[tl] != '/')
-				continue;
-			json_t *svc = json_array();
-			size_t wl = strlen(wv[w].name);
-
-			for (size_t i = 0; i < sn; i++)
-				if (!strncmp(sv[i].name, wv[w].name, wl) && sv[i].name[wl] == '/')
-					json_array_append_new(svc, json_string(sv[i].name + wl + 1));
-			json_array_append_new(ws, json_pack("{s:s,s:o}", "name", wv[w].name + tl + 1,
-							    "services", svc));
+		if (!b.down) {
+			zt_err_set(e, ZT_ENOMEM, "out of memory");
+			goto out;
 		}
-		json_array_append_new(tenants, json_pack("{s:s,s:o}", "name",
-							 tv[t].name + strlen(org) + 1, "workspaces",
-							 ws));
+		if (srv_store_walk(s, levels[i].kind, prefix, "", 0, org_visit, &b, e) != 0) {
+			json_decref(b.down);
+			goto out;
+		}
+		json_decref(top);
+		top = b.down;
 	}
+	doc = json_pack("{s:s,s:s,s:{s:s},s:{s:s,s:O}}", "apiVersion", "zt.dev/v1", "kind",
+			"Organization", "metadata", "name", org, "spec", "trustDomain", s->td,
+			"tenants", tenants);
+	if (!doc)
+		zt_err_set(e, ZT_ENOMEM, "out of memory");
 out:
-	zt_objects_free(tv, tn);
-	zt_objects_free(wv, wn);
-	zt_objects_free(sv, sn);
-	if (!tenants)
-		return NULL;
-	return json_pack("{s:s,s:s,s:{s:s},s:{s:s,s:o}}", "apiVersion", "zt.dev/v1", "kind",
-			 "Organization", "metadata", "name", org, "spec", "trustDomain", s->td,
-			 "tenants", tenants);
+	json_decref(top);
+	json_decref(tenants);
+	return doc;
 }
 
 static int add_doc(zt_policy_src *src, const char *name, json_t *doc)
@@ -79,6 +114,22 @@ static int add_doc(zt_policy_src *src, const char *name, json_t *doc)
 	return r;
 }
 
+/* Every policy of an organization into a policy source, but the one being replaced. */
+struct set_fill {
+	zt_policy_src *src;
+	const char *replace; /* a store name, or NULL */
+};
+
+static int set_visit(void *arg, const zt_object *o)
+{
+	struct set_fill *f = arg;
+	json_t *d = json_object_get(o->body, "document");
+
+	if ((f->replace && !strcmp(o->name, f->replace)) || !d)
+		return 0;
+	return add_doc(f->src, o->name, d) < 0 ? -1 : 0;
+}
+
 /*
  * Checks org's policies with `replace` (store name) taken out and `doc`
  * (NULL for a delete) put in. 0, or 400 written to r with the diagnostics.
@@ -87,31 +138,28 @@ static int check_set(srv *s, const zt_http_req *q, zt_http_resp *r, const char *
 		     const char *replace, json_t *doc)
 {
 	zt_policy_src *src = zt_policy_src_new(NULL);
+	struct set_fill fill = {src, replace};
 	json_t *orgdoc = NULL;
-	zt_object *pv = NULL;
-	size_t pn = 0;
 	char prefix[ZT_STORE_NAME_MAX + 2];
 	zt_err e;
-	int rc = -1;
+	int rc = -1, added;
 
 	snprintf(prefix, sizeof prefix, "%s/", org);
-	if (!src || !(orgdoc = org_document(s, org, &e)) ||
-	    zt_store_list(s->store, "policy", prefix, "", ZT_STORE_LIST_MAX, &pv, &pn, &e) != 0) {
-		zt_http_resp_error(r, q, 503, "unavailable", "cannot read the organization: %s",
-				   src ? e.msg : "out of memory");
-		goto out;
+	if (!src) {
+		zt_err_set(&e, ZT_ENOMEM, "out of memory");
+		goto out_unreadable;
 	}
-	add_doc(src, "organization", orgdoc);
-	/* `orgsrc` also names the org policies in the loader's own check */
+	if (!(orgdoc = org_document(s, org, &e)))
+		goto out_unreadable;
+	added = add_doc(src, "organization", orgdoc);
 	json_decref(orgdoc);
-	for (size_t i = 0; i < pn; i++) {
-		if (replace && !strcmp(pv[i].name, replace))
-			continue;
-		json_t *d = json_object_get(pv[i].body, "document");
-
-		if (d)
-			add_doc(src, pv[i].name, d);
+	if (added < 0) {
+		zt_err_set(&e, ZT_ENOMEM, "out of memory");
+		goto out_unreadable;
 	}
+	/* every policy of the organization: one past the first page can break the set as well */
+	if (srv_store_walk(s, "policy", prefix, "", 0, set_visit, &fill, &e) != 0)
+		goto out_unreadable;
 	if (doc)
 		add_doc(src, "the policy", doc);
 	zt_policy_src_check(src);
@@ -142,8 +190,10 @@ static int check_set(srv *s, const zt_http_req *q, zt_http_resp *r, const char *
 	}
 	zt_policy_snapshot_unref(snap);
 	rc = 0;
+	goto out;
+out_unreadable:
+	zt_http_resp_error(r, q, 503, "unavailable", "cannot read the organization: %s", e.msg);
 out:
-	zt_objects_free(pv, pn);
 	zt_policy_src_free(src);
 	return rc;
 }
@@ -225,11 +275,11 @@ static void put_policy(srv *s, const zt_http_req *q, zt_http_resp *r, const char
 	 * metadata.namespace, which the compiler reads and this check would
 	 * not, so it could land outside the caller's node.
 	 */
-	if (!kind || strcmp(kind, "AuthorizationPolicy") || !api || strcmp(api, "zt.dev/v1") ||
-	    !name || !scope || json_object_get(md, "namespace")) {
+	if (!kind || (strcmp(kind, "AuthorizationPolicy") && strcmp(kind, "RequestAuthentication")) || !api ||
+	    strcmp(api, "zt.dev/v1") || !name || !scope || json_object_get(md, "namespace")) {
 		zt_http_resp_error(r, q, 400, "invalid",
-				   "the body is a zt.dev/v1 AuthorizationPolicy with metadata.name "
-				   "and metadata.scope and no metadata.namespace (docs/policy.md; "
+				   "the body is a zt.dev/v1 AuthorizationPolicy or RequestAuthentication with "
+				   "metadata.name and metadata.scope and no metadata.namespace (docs/policy.md; "
 				   "convert Istio manifests first)");
 		return;
 	}
@@ -262,6 +312,19 @@ static void put_policy(srv *s, const zt_http_req *q, zt_http_resp *r, const char
 		srv_fail(r, q, &e);
 		return;
 	}
+	/* one name per scope, whatever the kind: a document never turns into another kind */
+	if (expect && zt_store_get(s->store, "policy", full, &o, NULL) == 0) {
+		const char *was = json_string_value(json_object_get(json_object_get(o.body, "document"), "kind"));
+
+		if (was && strcmp(was, kind)) {
+			zt_store_rollback(s->store);
+			zt_http_resp_error(r, q, 409, "conflict", "%s is a policy of kind %s, not %s: delete it first", full, was,
+					   kind);
+			zt_object_clear(&o);
+			return;
+		}
+		zt_object_clear(&o);
+	}
 	/* checked against the organization as it is inside this transaction */
 	if (check_set(s, q, r, org, full, doc) != 0) {
 		zt_store_rollback(s->store);
@@ -284,6 +347,83 @@ static void put_policy(srv *s, const zt_http_req *q, zt_http_resp *r, const char
 	}
 	zt_http_resp_json(r, expect ? 200 : 201, policy_json(&o));
 	zt_object_clear(&o);
+}
+
+/* A policy as a list shows it. */
+static int policy_item(srv *s, const zt_object *o, void *arg, json_t **item)
+{
+	(void)s;
+	(void)arg;
+	return (*item = policy_json(o)) ? 0 : -1;
+}
+
+/*
+ * GET .../history: the versions of policy full, newest first, a page at a
+ * time: ?limit=N (1-ZT_STORE_LIST_MAX, SRV_PAGE_DEFAULT when not
+ * given) before ?before=V (the "next" of the page before, a version; from
+ * the newest without it). A full page carries "next", its last version.
+ */
+static void policy_history(srv *s, const zt_http_req *q, zt_http_resp *r, const char *full)
+{
+	uint64_t limit = SRV_PAGE_DEFAULT, before = 0;
+	int has_limit, has_before;
+	zt_object *v;
+	size_t n;
+	zt_err e;
+
+	if (srv_query_u64(q->query, "limit", &limit, &has_limit) != 0 || limit == 0 ||
+	    limit > ZT_STORE_LIST_MAX || srv_query_u64(q->query, "before", &before, &has_before) != 0 ||
+	    (has_before && before == 0)) {
+		zt_http_resp_error(r, q, 400, "invalid",
+				   "?limit is a number of versions from 1 to %d (%d when not given), "
+				   "?before the \"next\" of an earlier page (a version)",
+				   ZT_STORE_LIST_MAX, SRV_PAGE_DEFAULT);
+		return;
+	}
+	if (zt_store_history(s->store, "policy", full, before, (size_t)limit, &v, &n, &e) != 0) {
+		srv_fail(r, q, &e);
+		return;
+	}
+	if (n == 0) {
+		/* an empty page past the oldest version, or a policy that never was */
+		zt_object *any = NULL;
+		size_t na = 0;
+
+		zt_objects_free(v, n);
+		v = NULL;
+		if (has_before &&
+		    zt_store_history(s->store, "policy", full, 0, 1, &any, &na, &e) != 0) {
+			srv_fail(r, q, &e);
+			return;
+		}
+		zt_objects_free(any, na);
+		if (na == 0) {
+			zt_http_resp_error(r, q, 404, "not-found", "policy %s has no history", full);
+			return;
+		}
+	}
+	json_t *items = json_array(), *out;
+	uint64_t last = n ? v[n - 1].version : 0;
+
+	for (size_t i = 0; items && i < n; i++) {
+		snprintf(v[i].name, sizeof v[i].name, "%s", full);
+		if (json_array_append_new(items, policy_json(&v[i])) != 0) {
+			json_decref(items);
+			items = NULL;
+		}
+	}
+	zt_objects_free(v, n);
+	if (!items || !(out = json_pack("{s:o}", "items", items))) {
+		zt_http_resp_error(r, q, 500, "internal", "out of memory");
+		return;
+	}
+	/* a full page says where the next one starts; a short one is the last */
+	if (n == limit && json_object_set_new(out, "next", json_integer((json_int_t)last)) != 0) {
+		json_decref(out);
+		zt_http_resp_error(r, q, 500, "internal", "out of memory");
+		return;
+	}
+	zt_http_resp_json(r, 200, out);
 }
 
 void srv_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal,
@@ -331,10 +471,9 @@ void srv_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const char *pri
 			zt_http_resp_error(r, q, 405, "method", "policies: GET or POST the collection");
 			return;
 		}
-		/* ?scope=S: the policies at S and below */
+		/* ?scope=S: the policies at S and below, a page at a time */
 		char sc[ZT_STORE_NAME_MAX + 1] = "", prefix[ZT_STORE_NAME_MAX + 2];
-		zt_object *v;
-		size_t n;
+		srv_page page;
 
 		if (srv_query(q->query, "scope", sc, sizeof sc) != 0 || !sc[0] ||
 		    !zt_store_name_ok(sc)) {
@@ -345,17 +484,10 @@ void srv_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const char *pri
 			srv_forbid(s, r, q, principal, "policy.list", sc);
 			return;
 		}
-		snprintf(prefix, sizeof prefix, "%s/", sc);
-		if (zt_store_list(s->store, "policy", prefix, "", ZT_STORE_LIST_MAX, &v, &n, &e) != 0) {
-			srv_fail(r, q, &e);
+		if (srv_page_parse(q, r, &page) != 0)
 			return;
-		}
-		json_t *items = json_array();
-
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(items, policy_json(&v[i]));
-		zt_objects_free(v, n);
-		zt_http_resp_json(r, 200, json_pack("{s:o}", "items", items));
+		snprintf(prefix, sizeof prefix, "%s/", sc);
+		srv_list_page(s, q, r, &page, "policy", prefix, policy_item, NULL);
 		return;
 	}
 	if (nseg < 3 || split_name(full, scope, sizeof scope) != 0 || !zt_store_name_ok(full)) {
@@ -380,26 +512,7 @@ void srv_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const char *pri
 			zt_object_clear(&o);
 			return;
 		}
-		zt_object *v;
-		size_t n;
-
-		if (zt_store_history(s->store, "policy", full, 0, 100, &v, &n, &e) != 0) {
-			srv_fail(r, q, &e);
-			return;
-		}
-		if (n == 0) {
-			zt_objects_free(v, n);
-			zt_http_resp_error(r, q, 404, "not-found", "policy %s has no history", full);
-			return;
-		}
-		json_t *items = json_array();
-
-		for (size_t i = 0; i < n; i++) {
-			snprintf(v[i].name, sizeof v[i].name, "%s", full);
-			json_array_append_new(items, policy_json(&v[i]));
-		}
-		zt_objects_free(v, n);
-		zt_http_resp_json(r, 200, json_pack("{s:o}", "items", items));
+		policy_history(s, q, r, full);
 		return;
 	}
 	int del = !strcmp(q->method, "DELETE");
@@ -539,6 +652,175 @@ void srv_changed(srv *s)
 }
 
 /*
+ * The workspaces by their own names (the last segment of "org/tenant/ws"),
+ * sorted, so that finding a workload's workspace is a binary search and not
+ * a read of every workspace: it is done for each policy watch and for each
+ * entry a narrow reader lists. They are read whole, labelled with the store
+ * revision read before, and kept while no workspace changes: when the store
+ * moved on, the change feed says whether a workspace was among the changes,
+ * and only then are they read again. As with the role bindings (authz.c),
+ * nothing read inside a transaction is kept (its own writes may roll back),
+ * and the store is never read with ws_mu held. One server per process: a
+ * server of another store takes the place over.
+ */
+struct ws_name {
+	const char *leaf; /* in full */
+	char *full;       /* org/tenant/ws */
+};
+
+struct ws_names {
+	struct ws_name *v;
+	size_t n, cap;
+};
+
+static pthread_mutex_t ws_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct ws_names ws_kept;
+static int ws_have;
+static uint64_t ws_rev;
+static const srv *ws_owner;
+
+static void ws_names_free(struct ws_names *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		free(w->v[i].full);
+	free(w->v);
+	memset(w, 0, sizeof *w);
+}
+
+void srv_workspaces_free(void)
+{
+	pthread_mutex_lock(&ws_mu);
+	ws_names_free(&ws_kept);
+	ws_have = 0;
+	ws_owner = NULL;
+	pthread_mutex_unlock(&ws_mu);
+}
+
+static int ws_visit(void *arg, const zt_object *o)
+{
+	struct ws_names *w = arg;
+	const char *slash = strrchr(o->name, '/');
+
+	if (!slash)
+		return 0;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 256;
+		struct ws_name *grown = realloc(w->v, cap * sizeof *grown);
+
+		if (!grown)
+			return -1;
+		w->v = grown;
+		w->cap = cap;
+	}
+	if (!(w->v[w->n].full = strdup(o->name)))
+		return -1;
+	w->v[w->n].leaf = w->v[w->n].full + (slash - o->name) + 1;
+	w->n++;
+	return 0;
+}
+
+static int ws_cmp(const void *a, const void *b)
+{
+	const struct ws_name *x = a, *y = b;
+	int c = strcmp(x->leaf, y->leaf);
+
+	return c ? c : strcmp(x->full, y->full);
+}
+
+/* How many workspaces are named want; the first one's full name in ws. */
+static size_t ws_find(const struct ws_names *w, const char *want, char *ws, size_t cap)
+{
+	size_t lo = 0, hi = w->n, found = 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(w->v[mid].leaf, want) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < w->n && !strcmp(w->v[i].leaf, want); i++)
+		if (found++ == 0)
+			snprintf(ws, cap, "%s", w->v[i].full);
+	return found;
+}
+
+/* 1 when a workspace was created or deleted after revision since (or the feed cannot say). */
+static int ws_changed_since(srv *s, uint64_t since)
+{
+	zt_object *v;
+	size_t n;
+
+	if (zt_store_changes(s->store, since, "workspace", 1, &v, &n, NULL) != 0)
+		return 1;
+	zt_objects_free(v, n);
+	return n > 0;
+}
+
+/*
+ * How many workspaces of the store are named want (the first in ws), from
+ * the kept names when they still hold; -1 with *e set when the store
+ * cannot be read.
+ */
+static long ws_lookup(srv *s, const char *want, char *ws, size_t cap, zt_err *e)
+{
+	int in_tx = zt_store_in_transaction(s->store);
+	uint64_t rev = zt_store_revision(s->store), kept = 0;
+	int have = 0;
+	long found = -1;
+	struct ws_names fresh = {0};
+
+	if (!in_tx) {
+		pthread_mutex_lock(&ws_mu);
+		if (ws_have && ws_owner == s) {
+			have = 1;
+			kept = ws_rev;
+			if (kept >= rev)
+				found = (long)ws_find(&ws_kept, want, ws, cap);
+		}
+		pthread_mutex_unlock(&ws_mu);
+		if (found >= 0)
+			return found;
+		/* moved on, but perhaps not the workspaces: then what is kept holds at rev too */
+		if (have && !ws_changed_since(s, kept)) {
+			pthread_mutex_lock(&ws_mu);
+			/* a newer reading may have taken the place: it holds at rev as well */
+			if (ws_have && ws_owner == s && ws_rev >= kept) {
+				if (ws_rev < rev)
+					ws_rev = rev;
+				found = (long)ws_find(&ws_kept, want, ws, cap);
+			}
+			pthread_mutex_unlock(&ws_mu);
+			if (found >= 0)
+				return found;
+		}
+	}
+	if (srv_store_walk(s, "workspace", "", "", 0, ws_visit, &fresh, e) != 0) {
+		ws_names_free(&fresh);
+		return -1;
+	}
+	if (fresh.n)
+		qsort(fresh.v, fresh.n, sizeof *fresh.v, ws_cmp);
+	found = (long)ws_find(&fresh, want, ws, cap);
+	if (!in_tx) {
+		pthread_mutex_lock(&ws_mu);
+		if (!ws_have || ws_owner != s || ws_rev < rev) {
+			struct ws_names old = ws_kept;
+
+			ws_kept = fresh;
+			fresh = old;
+			ws_have = 1;
+			ws_rev = rev;
+			ws_owner = s;
+		}
+		pthread_mutex_unlock(&ws_mu);
+	}
+	ws_names_free(&fresh);
+	return found;
+}
+
+/*
  * The workspace a workload's SVID names (spiffe://TD/ns/WS/sa/SVC), as
  * ORG/TENANT/WS in the store. Workspace names are unique per organization;
  * one found in two organizations of the trust domain is ambiguous.
@@ -560,30 +842,10 @@ int srv_workspace_of(srv *s, const char *principal, char *ws, size_t cap, zt_err
 		return zt_err_rule(e, ZT_ENOENT, "not-found", "%s is not a workload ID", principal);
 	memcpy(want, p, n);
 	want[n] = '\0';
-	char after[ZT_STORE_NAME_MAX + 1] = "";
-	int found = 0;
+	long found = ws_lookup(s, want, ws, cap, e);
 
-	for (;;) {
-		zt_object *v;
-		size_t cnt;
-
-		if (zt_store_list(s->store, "workspace", "", after, ZT_STORE_LIST_MAX, &v, &cnt, e) != 0)
-			return -ZT_EIO;
-		for (size_t i = 0; i < cnt; i++) {
-			const char *last = strrchr(v[i].name, '/');
-
-			if (last && !strcmp(last + 1, want)) {
-				snprintf(ws, cap, "%s", v[i].name);
-				found++;
-			}
-		}
-		if (cnt < ZT_STORE_LIST_MAX) {
-			zt_objects_free(v, cnt);
-			break;
-		}
-		snprintf(after, sizeof after, "%s", v[cnt - 1].name);
-		zt_objects_free(v, cnt);
-	}
+	if (found < 0)
+		return -ZT_EIO;
 	if (found != 1)
 		return zt_err_rule(e, found ? ZT_ECONFLICT : ZT_ENOENT, found ? "conflict" : "not-found",
 				   found ? "workspace \"%s\" is in more than one organization"
@@ -602,6 +864,22 @@ static int applies(const char *name, const char *ws)
 		return 0;
 	n = strlen(scope);
 	return !strncmp(ws, scope, n) && (ws[n] == '\0' || ws[n] == '/');
+}
+
+/* The documents of a watch's answer: the policies that apply at ws ("": all of them). */
+struct watch_fill {
+	json_t *docs;
+	const char *ws;
+};
+
+static int watch_visit(void *arg, const zt_object *o)
+{
+	struct watch_fill *f = arg;
+	json_t *d = json_object_get(o->body, "document");
+
+	if (!d || (f->ws[0] && !applies(o->name, f->ws)))
+		return 0;
+	return json_array_append(f->docs, d) != 0 ? -1 : 0;
 }
 
 void srv_watch_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal)
@@ -640,27 +918,29 @@ void srv_watch_policies(srv *s, const zt_http_req *q, zt_http_resp *r, const cha
 	srv_watch_wait(s, since, timeout);
 
 	uint64_t rev = zt_store_revision(s->store);
-	json_t *docs = json_array(), *orgdoc;
-	zt_object *pv;
-	size_t pn;
+	struct watch_fill f = {json_array(), ws};
+	json_t *orgdoc;
 	char prefix[ZT_STORE_NAME_MAX + 2];
 
-	if (!(orgdoc = org_document(s, org, &e))) {
-		json_decref(docs);
-		srv_fail(r, q, &e);
+	if (!f.docs) {
+		zt_http_resp_error(r, q, 500, "internal", "out of memory");
 		return;
 	}
-	json_array_append_new(docs, orgdoc);
+	if (!(orgdoc = org_document(s, org, &e)) || json_array_append_new(f.docs, orgdoc) != 0) {
+		json_decref(f.docs);
+		if (orgdoc)
+			zt_http_resp_error(r, q, 500, "internal", "out of memory");
+		else
+			srv_fail(r, q, &e);
+		return;
+	}
+	/* every policy of the organization: a DENY past the first page must reach the proxies */
 	snprintf(prefix, sizeof prefix, "%s/", org);
-	if (zt_store_list(s->store, "policy", prefix, "", ZT_STORE_LIST_MAX, &pv, &pn, &e) != 0) {
-		json_decref(docs);
+	if (srv_store_walk(s, "policy", prefix, "", 0, watch_visit, &f, &e) != 0) {
+		json_decref(f.docs);
 		srv_fail(r, q, &e);
 		return;
 	}
-	for (size_t i = 0; i < pn; i++)
-		if (!ws[0] || applies(pv[i].name, ws))
-			json_array_append(docs, json_object_get(pv[i].body, "document"));
-	zt_objects_free(pv, pn);
 	zt_http_resp_json(r, 200, json_pack("{s:I,s:s,s:o,s:b}", "revision", (json_int_t)rev, "org",
-					    org, "documents", docs, "changed", rev > since));
+					    org, "documents", f.docs, "changed", rev > since));
 }

@@ -302,6 +302,9 @@ static void maintain(struct maint *m)
 	zt_err e;
 	int r;
 
+	if (srv_issuer_maintain(s, &e) != 0)
+		zt_log(ZT_LOG_ERROR, "token signing key rotation failed; retrying", "error", e.msg, NULL);
+
 	if ((r = rotate_ca(s, m->dir, &e)) < 0)
 		zt_log(ZT_LOG_ERROR, "CA rotation failed; retrying", "error", e.msg, NULL);
 	pthread_mutex_lock(&s->ca_mu);
@@ -336,6 +339,9 @@ static int maint_interval_ms(srv *s)
 	pthread_mutex_unlock(&s->ca_mu);
 	int64_t ms = (na - nb) * 1000 / 40;
 
+	/* and a fortieth of a token signing key's period */
+	if (s->iss && s->key_period * 1000 / 40 < ms)
+		ms = s->key_period * 1000 / 40;
 	return ms < 1000 ? 1000 : ms > 60000 ? 60000 : (int)ms;
 }
 
@@ -447,6 +453,13 @@ int zt_server_run(const zt_server_config *c, zt_err *e)
 		r = -ZT_EIO;
 		goto out;
 	}
+	char url[128];
+
+	snprintf(url, sizeof url, "https://localhost:%u", zt_httpd_port(s->httpd));
+	s->key_period = c->token_key_period > 0 ? c->token_key_period : SRV_TOKEN_KEY_PERIOD_DEFAULT;
+	if ((r = srv_issuer_init(s, c->issuer ? c->issuer : url, s->key_period, e)) != 0)
+		goto out;
+	s->ready = 1; /* requests before this answered 503 */
 	m.s = s;
 	m.dir = dir;
 	m.set = set;
@@ -455,9 +468,6 @@ int zt_server_run(const zt_server_config *c, zt_err *e)
 		goto out;
 	}
 	m.started = 1;
-	char url[128];
-
-	snprintf(url, sizeof url, "https://localhost:%u", zt_httpd_port(s->httpd));
 	printf("zt server: serving %s (trust domain %s, state in %s)\n", url, s->td, dir);
 	if (token[0]) {
 		printf("\nthe bootstrap administrator's token (shown once, keep it):\n\n  %s\n\n", token);
@@ -508,6 +518,7 @@ out:
 	zt_bundle_set_free(set);
 	zt_bundle_free(bundle);
 	zt_ca_free(ca);
+	srv_issuer_free(s);
 	zt_audit_close(s->audit);
 	zt_store_close(s->store);
 	zt_buf_free(&s->bundle_pem, 0);
@@ -515,6 +526,7 @@ out:
 	pthread_mutex_destroy(&s->ca_mu);
 	srv_bindings_free(s);
 	srv_entries_free();
+	srv_workspaces_free();
 	pthread_mutex_destroy(&s->rb_mu);
 	pthread_mutex_destroy(&s->bundle_mu);
 	pthread_mutex_destroy(&s->watch_mu);

@@ -17,6 +17,8 @@ typedef struct zt_server_config {
 	int dev;                  /* --dev: a temporary directory and a demo organization */
 	const char *ready_file;   /* if set, "URL\nTOKEN\n" is written here once serving */
 	int64_t signing_ttl;      /* for a new state directory: the signing CA's life (0: 7 days) */
+	const char *issuer;       /* "iss" of the tokens zt signs (NULL: https://localhost:PORT) */
+	int64_t token_key_period; /* how long a token signing key signs (0: 7 days) */
 } zt_server_config;
 
 /*

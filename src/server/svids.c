@@ -60,7 +60,8 @@ int srv_service_of(srv *s, const zt_http_req *q, zt_http_resp *r, const zt_spiff
 int srv_sign(srv *s, const zt_spiffe_id *id, const zt_pubkey *pub, int64_t ttl, zt_buf *pem,
 	     char serial[64], char nas[32], zt_err *e)
 {
-	zt_issue_opts io = {.ttl = ttl};
+	int64_t na = 0;
+	zt_issue_opts io = {.ttl = ttl, .serial_hex = serial, .not_after = &na};
 	zt_buf der;
 	int rc;
 
@@ -68,23 +69,8 @@ int srv_sign(srv *s, const zt_spiffe_id *id, const zt_pubkey *pub, int64_t ttl, 
 	pthread_mutex_lock(&s->ca_mu);
 	rc = zt_ca_issue(s->ca, id, pub, &io, &der, e);
 	pthread_mutex_unlock(&s->ca_mu);
-	if (rc == 0 && (rc = zt_der_certs_to_pem(der.p, der.len, pem, e)) == 0) {
-		const unsigned char *p = der.p;
-		X509 *leaf = d2i_X509(NULL, &p, (long)der.len);
-		BIGNUM *bn = leaf ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), NULL) : NULL;
-		char *hex = bn ? BN_bn2hex(bn) : NULL;
-		int64_t nb, na;
-
-		if (hex && zt_cert_times(leaf, &nb, &na) == 0) {
-			snprintf(serial, 64, "%s", hex);
-			zt_audit_time_format(na * 1000, nas);
-		} else {
-			rc = zt_err_set(e, ZT_ECRYPTO, "the issued certificate could not be read back");
-		}
-		OPENSSL_free(hex);
-		BN_free(bn);
-		X509_free(leaf);
-	}
+	if (rc == 0 && (rc = zt_der_certs_to_pem(der.p, der.len, pem, e)) == 0)
+		zt_audit_time_format(na * 1000, nas);
 	zt_buf_free(&der, 0);
 	return rc;
 }
@@ -335,5 +321,80 @@ out:
 	zt_object_clear(&agent);
 	zt_pubkey_free(pub);
 	zt_buf_free(&pem, 0);
+	json_decref(b);
+}
+
+#define JWT_SVID_TTL_MAX 3600
+#define JWT_SVID_TTL_DEFAULT 300
+
+/*
+ * POST /v1/jwtsvids {"id", "audience": [...], "ttl"?}: a JWT-SVID (SPIFFE
+ * JWT-SVID 3) for a workload an entry of the calling agent's node names:
+ * sub the SPIFFE ID, aud the audiences asked for (at least one: 3.2),
+ * exp (5 minutes unless asked, at most an hour and the entry's SVID
+ * life), signed by the server's token keys. It carries no "iss", so no
+ * relying party that expects zt's login tokens (which name their issuer)
+ * takes one for a person, and its sub is never a user name.
+ */
+void srv_jwtsvids(srv *s, const zt_http_req *q, zt_http_resp *r, const char *principal, int nseg)
+{
+	static const char *const members[] = {"id", "audience", "ttl", NULL};
+	json_t *b = NULL, *aud, *v, *claims = NULL, *ttl_j;
+	const char *want;
+	zt_spiffe_id id;
+	char node[256], jti[33], exp_s[32];
+	int64_t ttl = JWT_SVID_TTL_DEFAULT, cap, exp = 0;
+	zt_buf tok;
+	uint64_t idx;
+	size_t i;
+	zt_err e;
+
+	zt_buf_init(&tok, 16384);
+	if (nseg != 1 || strcmp(q->method, "POST")) {
+		zt_http_resp_error(r, q, nseg != 1 ? 404 : 405, nseg != 1 ? "not-found" : "method",
+				   "POST {\"id\", \"audience\"} to /v1/jwtsvids");
+		return;
+	}
+	if (!srv_agent_of(s, principal, node, sizeof node) || !srv_agent_ok(s, q, node, NULL)) {
+		srv_forbid(s, r, q, principal, "jwtsvid.issue", principal);
+		return;
+	}
+	if (!(b = srv_body_object(q, r, members)))
+		return;
+	want = json_string_value(json_object_get(b, "id"));
+	aud = json_object_get(b, "audience");
+	ttl_j = json_object_get(b, "ttl");
+	int aud_ok = json_is_array(aud) && json_array_size(aud) >= 1 && json_array_size(aud) <= 16;
+
+	json_array_foreach (aud, i, v)
+		aud_ok &= json_is_string(v) && json_string_length(v) >= 1 && json_string_length(v) <= 256;
+	if (!want || !aud_ok || zt_id_parse(want, strlen(want), &id, &e) != 0 ||
+	    (ttl_j && (!json_is_string(ttl_j) ||
+		       zt_duration_parse(json_string_value(ttl_j), JWT_SVID_TTL_MAX, &ttl, NULL) != 0 || ttl < 30))) {
+		zt_http_resp_error(r, q, 400, "invalid",
+				   "send {\"id\": SPIFFE ID, \"audience\": [1-16 strings], \"ttl\": \"5m\" (30s-1h)}");
+		goto out;
+	}
+	if ((cap = srv_entry_ttl(s, node, id.str)) <= 0) {
+		srv_forbid(s, r, q, principal, "jwtsvid.issue", id.str);
+		goto out;
+	}
+	if (ttl > cap)
+		ttl = cap;
+	claims = json_pack("{s:s,s:O}", "sub", id.str, "aud", aud);
+	if (!claims || srv_jwt_mint(s, claims, ttl, 0, &tok, jti, &exp, &e) != 0 ||
+	    srv_audit_submit(s, q, principal, "jwtsvid.issue", id.str, "allow",
+			     json_pack("{s:s,s:O,s:s}", "id", id.str, "audience", aud, "jti", jti), &idx, &e) != 0 ||
+	    zt_audit_wait(s->audit, idx, &e) != 0) {
+		srv_fail(r, q, &e);
+		goto out;
+	}
+	zt_audit_time_format(exp * 1000, exp_s);
+	zt_http_resp_json(r, 200, json_pack("{s:s,s:s,s:s,s:I}", "id", id.str, "token", (const char *)tok.p,
+					    "expires_at", exp_s, "exp", (json_int_t)exp));
+	r->secret = 1;
+out:
+	zt_buf_free(&tok, 1);
+	json_decref(claims);
 	json_decref(b);
 }

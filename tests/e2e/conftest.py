@@ -29,3 +29,8 @@ def openssl(*args, check=True, input=None, cwd=None):
 def zt_bin():
     assert os.access(ZT, os.X_OK), f"{ZT} not built: run make"
     return ZT
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: waits for real time (a key rotation); "
+                                       "deselect with -m 'not slow'")

@@ -1362,3 +1362,63 @@ def test_zt_dev_stops_its_proxies_cleanly(zt_dev):
     left = [str(d) for d in dev.svid_dirs if d.exists()]
     assert rc == 0 and took < 5 and not left, \
         f"zt dev: status {rc} after {took:.1f} s; SVID folders with private keys left: {left}"
+
+
+# ---- JWT-SVIDs (issue 9) -------------------------------------------------------------------------
+
+
+def test_jwt_svids_through_the_workload_api(srv, pub, tmp_path, procs):
+    """SPIFFE JWT-SVID through the agent: sub the workload's ID, aud what it asked for, exp
+    short, no iss; verified by zt's own verifier and by the `jose` npm package against the JWT
+    bundle the agent serves; cached per audience; a caller no entry names gets nothing; an
+    audience is required."""
+    import jwtpeers
+    s, _ = srv
+    node = "jwt"
+    a = Agent(tmp_path, pub, "jwt", s, join_token(s, node))
+    procs.append(a)
+    a.start()
+    r = wl(a.sock, "/v1/jwtsvids?audience=api%3A%2F%2Forders")
+    assert (r.status, r.code) == (403, "no-entry"), r
+    entry(s, node, WEB, ["unix:uid:0", f"unix:path:{CURL}"])
+    a.wait_metric("zt_agent_entries", lambda v: v == 1, 3, "entry synced")
+    r = wl(a.sock, "/v1/jwtsvids?audience=api%3A%2F%2Forders&audience=b")
+    assert r.status == 200, r
+    (sv,) = r.json["svids"]
+    assert sv["id"] == WEB and set(sv) == {"id", "token", "expires_at"}, sv
+    tok = sv["token"]
+    hdr, claims = jwtpeers.jwt_parts(tok)[:2]
+    assert hdr["alg"] == "ES256" and hdr.get("kid"), hdr
+    assert claims["sub"] == WEB and claims["aud"] == ["api://orders", "b"], claims
+    assert "iss" not in claims, "a JWT-SVID carries no issuer (so it is never taken for a login token)"
+    assert 0 < claims["exp"] - claims["iat"] <= 300, claims
+    # the same audiences again: the cached token; another audience: another token
+    assert wl(a.sock, "/v1/jwtsvids?audience=api%3A%2F%2Forders&audience=b").json["svids"][0]["token"] == tok
+    other = wl(a.sock, "/v1/jwtsvids?audience=c").json["svids"][0]["token"]
+    assert other != tok and jwtpeers.jwt_parts(other)[1]["aud"] == ["c"]
+    # the JWT bundle: the server's keys as jwt-svid authorities
+    b = wl(a.sock, "/v1/jwtbundle")
+    assert b.status == 200 and b.json["keys"] and all(k["use"] == "jwt-svid" for k in b.json["keys"]), b
+    bundle = tmp_path / "jwt-bundle.json"
+    bundle.write_text(b.body)
+    p = zt("jwt", "verify", "--jwks", bundle, "--jwt-svid", "zt.local", "--audience", "b", tok)
+    assert p.returncode == 0 and json.loads(p.stdout)["sub"] == WEB, p.stderr
+    for args, rule in ((["--jwt-svid", "other.td", "--audience", "b"], "jwt-svid-sub"),
+                       (["--jwt-svid", "zt.local", "--audience", "nope"], "jwt-aud")):
+        p = zt("jwt", "verify", "--jwks", bundle, *args, tok)
+        assert p.returncode == 1 and f"[{rule}]" in p.stderr, (args, p.stderr)
+    # an independent verifier: jose's jwtVerify (it requires no issuer when none is given)
+    if jwtpeers.node_available():
+        jwks = {"keys": [dict(k, use="sig") for k in b.json["keys"]]}
+        ok, payload = jwtpeers.jose_verify(tok, None, audience="b", jwks_file=jwks)
+        assert ok and payload["sub"] == WEB, payload
+    # ?id= must be one the caller's entries give it; an audience is required
+    r = wl(a.sock, "/v1/jwtsvids?audience=b&id=spiffe%3A%2F%2Fzt.local%2Fns%2Fdev%2Fsa%2Fapi")
+    assert (r.status, r.code) == (403, "no-entry"), r
+    for q in ("", "?id=x", "?audience=", "?bogus=1", "?audience=%zz"):
+        r = wl(a.sock, "/v1/jwtsvids" + q)
+        assert r.status == 400, (q, r)
+    # another user: nothing
+    r = wl(a.sock, "/v1/jwtsvids?audience=b", prefix=["setpriv", f"--reuid={NOBODY}",
+                                                      f"--regid={NOBODY}", "--clear-groups"])
+    assert (r.status, r.code) == (403, "no-entry") and "token" not in r.body, r

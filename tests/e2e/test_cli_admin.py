@@ -7,7 +7,9 @@ Every outcome is read back: through another command, or through the API
 (server_helpers.Server). Covered: CRUD of every hierarchy level with
 optimistic concurrency (a stale --version is refused with 409 and changes
 nothing), the listing that follows "next" cursors (against a small fake API
-server that presents a genuine server SVID), role bindings by name and by
+server that presents a genuine server SVID: the hierarchy, zt role|node|entry
+list, and a cursor that does not move on), more than 1000 role bindings
+listed in full and unbound past the first page, role bindings by name and by
 triple and what a bound tenant administrator may do, token revocation,
 policy apply from folders (multi-document YAML, unchanged / updated /
 refused with diagnostics, --dry-run), rollback and delete, the settings
@@ -405,6 +407,108 @@ def test_list_follows_every_page(ctx, server_like_svids):
 
 
 # ---- 2. role bindings and tokens ----------------------------------------------------------
+
+
+def test_role_node_and_entry_lists_follow_every_page(ctx, server_like_svids):
+    """zt role list, zt node list and zt entry list follow the "next" cursors to the end (a
+    fake API server with the server's SVID answers each in three pages), keep their filter on
+    every page, and print one {"items": [...]}."""
+    names5 = ["n-a", "n-b", "n-c", "n-d", "n-e"]
+    pages = {None: (names5[:2], "n-b"), "n-b": (names5[2:4], "n-d"), "n-d": (names5[4:], None)}
+    paths = {"/v1/rolebindings": "rolebinding", "/v1/agents": "agent", "/v1/entries": "entry"}
+
+    def handler(method, target):
+        u = urllib.parse.urlsplit(target)
+        q = urllib.parse.parse_qs(u.query)
+        if method != "GET" or u.path not in paths:
+            return 404, {"error": {"status": 404, "code": "not-found", "message": "no", "request_id": "x"}}
+        items, nxt = pages[q.get("after", [None])[0]]
+        out = {"items": [{"kind": paths[u.path], "name": n, "version": 1} for n in items]}
+        if nxt:
+            out["next"] = nxt
+        return 200, out
+
+    fake = FakeApi(*server_like_svids["server"], handler)
+    try:
+        runs = {"role": ctx.zt("role", "list", "--scope", "acme/pay", ZT_SERVER=fake.url),
+                "node": ctx.zt("node", "list", ZT_SERVER=fake.url),
+                "entry": ctx.zt("entry", "list", "--node", "node-1", ZT_SERVER=fake.url)}
+    finally:
+        fake.close()
+    for cmd, r in runs.items():
+        got = ok(r)
+        assert set(got) == {"items"} and [o["name"] for o in got["items"]] == names5, (cmd, got)
+    want = {"/v1/rolebindings": {"scope": ["acme/pay"]}, "/v1/agents": {}, "/v1/entries": {"node": ["node-1"]}}
+    for path, extra in want.items():
+        qs = [urllib.parse.parse_qs(urllib.parse.urlsplit(t).query) for _, t, _, _ in fake.requests
+              if urllib.parse.urlsplit(t).path == path]
+        assert [q.get("after", [None])[0] for q in qs] == [None, "n-b", "n-d"], (path, qs)
+        for q in qs:
+            assert q["limit"] == ["1000"] and all(q.get(k) == v for k, v in extra.items()), (path, q)
+
+
+def test_list_refuses_a_next_that_does_not_move_on(ctx, server_like_svids):
+    """A server whose "next" stays put or goes back would keep `list` going for ever: the
+    command stops with an error (exit 1) instead, after a few requests."""
+    for nxt in ("n-b", "n-a"):
+        def handler(method, target, nxt=nxt):
+            after = urllib.parse.parse_qs(urllib.parse.urlsplit(target).query).get("after", [None])[0]
+            return 200, {"items": [{"name": "n-b" if after else "n-a"}], "next": nxt if after else "n-b"}
+
+        fake = FakeApi(*server_like_svids["server"], handler)
+        try:
+            r = ctx.zt("node", "list", ZT_SERVER=fake.url)
+        finally:
+            fake.close()
+        fails(r, '"next"', "does not move past n-b")
+        assert r.out == "" and len(fake.requests) == 2, (r, fake.requests)
+
+
+def test_role_list_and_unbind_past_a_thousand_bindings(ctx):
+    """1005 bindings at one scope: zt role list prints every one, once, in name order (the
+    server pages at 1000 at most), and zt role unbind PRINCIPAL ROLE SCOPE finds one that is
+    on the second page."""
+    s = ctx.s
+    ok(ctx.zt("org", "create", "pgr"))
+    made = [None] * 1005
+    errors = []
+
+    def work(k, threads=8):
+        c = s.client()
+        try:
+            for i in range(k, len(made), threads):
+                r = c.request("POST", "/v1/rolebindings",
+                              {"principal": f"user:pg-{i}", "role": "viewer", "scope": "pgr"})
+                if r.status != 201:
+                    errors.append(repr(r))
+                    return
+                made[i] = r.json
+        finally:
+            c.close()
+
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors[:3]
+    want = sorted(b["name"] for b in made)
+    got = ok(ctx.zt("role", "list", "--scope", "pgr"))
+    assert set(got) == {"items"} and [x["name"] for x in got["items"]] == want, len(got["items"])
+    assert {(x["principal"], x["role"], x["scope"]) for x in got["items"]} == \
+        {(f"user:pg-{i}", "viewer", "pgr") for i in range(1005)}
+    # the server's own first page stops at 1000; the last binding is past it
+    first = expect(s.get("/v1/rolebindings?scope=pgr&limit=1000"), 200).json
+    assert len(first["items"]) == 1000 and first["next"] == want[999]
+    last = next(b for b in made if b["name"] == want[-1])
+    r = ok(ctx.zt("role", "unbind", last["principal"], "viewer", "pgr"))
+    assert r["name"] == last["name"], r
+    expect(s.get(f"/v1/rolebindings/{last['name']}"), 404)
+    got = ok(ctx.zt("role", "list", "--scope", "pgr"))
+    assert [x["name"] for x in got["items"]] == want[:-1]
+    # and zt role list without a scope has them all too
+    every = [x["name"] for x in ok(ctx.zt("role", "list"))["items"]]
+    assert every == sorted(set(every)) and set(want[:-1]) <= set(every), len(every)
 
 
 def test_roles_tenant_admin_and_token_revoke(ctx):

@@ -19,6 +19,10 @@ What is covered, against one `zt server --dev` shared by the module:
    entries name (TTL capped by the entry), 403 for the rest; after eviction its requests
    are 403 while its TLS handshake still works;
  - the CLI: zt join-token create, zt node list|get|evict, zt entry create|list|get|delete;
+ - lists a page at a time (?limit, ?after, "next"), on a server of their own: more than 1000
+   entries walked in pages of every size, filtered by node and by what a viewer may read
+   (full pages but the last), agents and role bindings in small pages, bad limits and
+   afters, afters past the end, and the commands printing every item;
  - in the end: one audit entry per change and per 403 (each 403 found by its request
    ID), the server stopped cleanly, and `zt audit verify` on its log.
 
@@ -34,6 +38,7 @@ import secrets
 import subprocess
 import threading
 import time
+import urllib.parse
 
 import pytest
 from cryptography import x509
@@ -991,17 +996,20 @@ def test_entry_create_is_audited_with_its_id_node_and_selectors():
 # ---- 6. the commands -------------------------------------------------------------------------
 
 
-def run_zt(*args, token=None):
+def run_zt(*args, token=None, server=None):
+    """zt against the module's server (or another one: its 403s are not W's to count)."""
+    srv = server or W.s
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZT_")}
     env["HOME"] = str(W.tmp)
     env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-    env.update(ZT_SERVER=W.s.url, ZT_CA_FILE=str(W.s.dir / "bundle.pem"),
-               ZT_TOKEN=token or W.s.token)
+    env.update(ZT_SERVER=srv.url, ZT_CA_FILE=str(srv.dir / "bundle.pem"),
+               ZT_TOKEN=token or srv.token)
     p = subprocess.run([ZT, *map(str, args)], capture_output=True, text=True, env=env, timeout=60)
     m = SANITIZER_RE.search(p.stderr)
     assert not m, f"sanitizer report from zt {args}:\n{p.stderr[max(0, m.start() - 300):][:6000]}"
-    for m in re.finditer(r"HTTP 403 [a-z-]+: .* \(request ([A-Za-z0-9_.:-]+)\)", p.stderr):
-        W.cli_rids.append(m.group(1))
+    if srv is W.s:
+        for m in re.finditer(r"HTTP 403 [a-z-]+: .* \(request ([A-Za-z0-9_.:-]+)\)", p.stderr):
+            W.cli_rids.append(m.group(1))
     return p
 
 
@@ -1086,6 +1094,220 @@ def test_expired_join_token_is_the_same_401():
             f"an expired token is told apart: {r.json['error']['message']!r} vs {GENERIC_401!r}"
     expect(W.s.get("/v1/agents/expiring"), 404)
 
+
+
+# ---- 6b. lists come a page at a time -----------------------------------------------------------
+#
+# On a server of their own (the module's lists stay small, and its audit count is not theirs):
+# more entries than the largest page, agents and role bindings walked with small pages.
+
+BAD_LIMITS = ["0", "1001", "x", "-1", "", "1.5", "+5", "%31%30%30%31", "9" * 40, "0x10"]
+BAD_AFTERS = ["%zz", "a%20b", "a" * 300, "%2Fx", "a..b", "%00"]
+
+
+@pytest.fixture(scope="module")
+def paged(tmp_path_factory):
+    """A second --dev server with demo/default/ops/db, and a viewer of demo/default/dev."""
+    s = Server(tmp_path_factory.mktemp("paged"), dev=True).start()
+    expect(s.post("/v1/orgs/demo/tenants/default/workspaces", {"name": "ops"}), 201)
+    expect(s.post("/v1/orgs/demo/tenants/default/workspaces/ops/services", {"name": "db"}), 201)
+    viewer = expect(s.post("/v1/tokens", {"principal": "user:pg-viewer"}), 201).json["token"]
+    expect(s.post("/v1/rolebindings", {"principal": "user:pg-viewer", "role": "viewer",
+                                       "scope": "demo/default/dev"}), 201)
+    yield {"s": s, "viewer": viewer}
+    s.finish()
+
+
+def walk(s, path, limit, token=ADMIN, **query):
+    """Every page of a list through its "next" cursors: (items, page sizes). Checks the
+    convention on each page: next is there exactly when the page is full, and is the name of
+    the page's last item."""
+    items, sizes, after = [], [], None
+    for _ in range(5000):
+        q = dict(query, limit=limit)
+        if after is not None:
+            q["after"] = after
+        page = expect(s.get(f"{path}?{urllib.parse.urlencode(q)}", token=token), 200).json
+        assert set(page) <= {"items", "next"} and isinstance(page["items"], list), page
+        n = len(page["items"])
+        assert n <= limit, f"{path}: {n} items on a page of {limit}"
+        sizes.append(n)
+        items += page["items"]
+        if n < limit:
+            assert "next" not in page, f"{path}: a short page ({n} of {limit}) with a next: {page['next']}"
+            return items, sizes
+        assert page.get("next") == page["items"][-1]["name"], \
+            f"{path}: a full page's next is its last item's name, not {page.get('next')!r}"
+        after = page["next"]
+    raise AssertionError(f"{path}: no last page after 5000")
+
+
+def assert_bad_page_queries(s, path, token=ADMIN):
+    """Limits out of 1-1000 or not numbers, and afters that are no name: 400 invalid, naming
+    the parameter."""
+    for bad in BAD_LIMITS:
+        r = expect(s.get(f"{path}limit={bad}", token=token), 400, "invalid")
+        assert "limit" in r.json["error"]["message"], r
+    for bad in BAD_AFTERS:
+        r = expect(s.get(f"{path}after={bad}", token=token), 400, "invalid")
+        assert "after" in r.json["error"]["message"], r
+    # the edges of the range are fine
+    for good in ("1", "1000"):
+        expect(s.get(f"{path}limit={good}", token=token), 200)
+
+
+def names_of(items):
+    return [x["name"] for x in items]
+
+
+def post_entries(s, bodies, threads=8):
+    """POSTs the entries (in parallel, one connection per thread): their objects, in order."""
+    out = [None] * len(bodies)
+    errors = []
+
+    def work(k):
+        c = s.client()
+        try:
+            for i in range(k, len(bodies), threads):
+                r = c.request("POST", "/v1/entries", bodies[i])
+                if r.status != 201:
+                    errors.append(repr(r))
+                    return
+                out[i] = r.json
+        finally:
+            c.close()
+
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors[:3]
+    return out
+
+
+def test_entries_list_pages_past_a_thousand(paged):
+    """1005 entries of node bulk (services dev/web and ops/db by turns) and 3 of node few:
+    walked in pages of 1000, of 7, filtered by node and by what a viewer may read: every entry
+    once, in name order, and no page short but the last."""
+    s = paged["s"]
+    t0 = time.monotonic()
+    bulk = post_entries(s, [{"id": WEB if i % 2 else DB, "node": "bulk",
+                             "selectors": [f"unix:uid:{i}"]} for i in range(1005)])
+    few = post_entries(s, [{"id": WEB, "node": "few", "selectors": [f"unix:gid:{i}"]}
+                           for i in range(3)])
+    made = time.monotonic() - t0
+    every = sorted(names_of(bulk + few))
+    assert len(set(every)) == 1008, "entry names collide"
+    # pages of the largest size: 1000, then the rest
+    items, sizes = walk(s, "/v1/entries", 1000)
+    assert sizes == [1000, 8], sizes
+    assert names_of(items) == every, "not every entry once, in name order"
+    by_name = {e["name"]: e for e in bulk + few}
+    assert all(x == by_name[x["name"]] for x in items), "a listed entry differs from what was made"
+    # no limit: the first 100 and a next
+    first = expect(s.get("/v1/entries"), 200).json
+    assert names_of(first["items"]) == every[:100] and first["next"] == every[99], \
+        (len(first["items"]), first.get("next"))
+    # a page from the middle
+    mid = expect(s.get(f"/v1/entries?limit=50&after={every[500]}"), 200).json
+    assert names_of(mid["items"]) == every[501:551] and mid["next"] == every[550]
+    # after a name that is no entry: from the next one on
+    gap = every[700][:31]  # a prefix: sorts just before every[700]
+    assert every[699] < gap < every[700], (every[699], gap, every[700])
+    assert names_of(expect(s.get(f"/v1/entries?limit=2&after={gap}"), 200).json["items"]) == \
+        every[700:702]
+    # by node, in small pages
+    bulk_names = sorted(names_of(bulk))
+    items, sizes = walk(s, "/v1/entries", 7, node="bulk")
+    assert names_of(items) == bulk_names and sizes == [7] * 143 + [4], sizes[-3:]
+    items, sizes = walk(s, "/v1/entries", 1000, node="few")
+    assert names_of(items) == sorted(names_of(few)) and sizes == [3]
+    # what a viewer of demo/default/dev reads: the web entries only, yet full pages
+    web = sorted(e["name"] for e in bulk + few if e["id"] == WEB)
+    items, sizes = walk(s, "/v1/entries", 9, token=paged["viewer"])
+    assert names_of(items) == web, "the viewer's pages are not exactly the web entries"
+    assert all(n == 9 for n in sizes[:-1]) and sizes[-1] < 9, sizes
+    items, _ = walk(s, "/v1/entries", 1000, token=paged["viewer"], node="bulk")
+    assert names_of(items) == sorted(e["name"] for e in bulk if e["id"] == WEB)
+    # a page that ends exactly at the last entry has a next; the page after it is empty
+    full = expect(s.get("/v1/entries?node=few&limit=3"), 200).json
+    assert full["next"] == sorted(names_of(few))[-1], full
+    assert expect(s.get(f"/v1/entries?node=few&limit=3&after={full['next']}"), 200).json == \
+        {"items": []}
+    # after the end: an empty page, no next
+    for past in ("f" * 32, every[-1], "zzz"):
+        assert expect(s.get(f"/v1/entries?after={past}"), 200).json == {"items": []}, past
+    assert_bad_page_queries(s, "/v1/entries?")
+    assert_bad_page_queries(s, "/v1/entries?node=bulk&")
+    # the command prints every one of them
+    got = cli_json(run_zt("entry", "list", server=s), "entry list")
+    assert set(got) == {"items"} and names_of(got["items"]) == every, len(got["items"])
+    got = cli_json(run_zt("entry", "list", "--node", "bulk", server=s), "entry list --node")
+    assert names_of(got["items"]) == bulk_names
+    got = cli_json(run_zt("entry", "list", server=s, token=paged["viewer"]), "entry list (viewer)")
+    assert names_of(got["items"]) == web
+    assert made < 60, f"making 1008 entries took {made:.1f} s"
+
+
+def join_on(s, node):
+    """An agent of node on server s (join token, CSR, attest): its attest answer."""
+    tok = expect(s.post("/v1/jointokens", {"node": node}), 201).json["token"]
+    _, csr = make_csr()
+    return expect(s.post("/v1/agents/attest", {"token": tok, "csr": csr}, token=None), 201).json
+
+
+def test_agents_list_pages(paged):
+    s = paged["s"]
+    nodes = ["pg-a", "pg-b", "pg-c.x", "pg-d", "pg-e"]
+    for n in reversed(nodes):
+        join_on(s, n)
+    items, sizes = walk(s, "/v1/agents", 2)
+    assert names_of(items) == nodes and sizes == [2, 2, 1], (names_of(items), sizes)
+    items, sizes = walk(s, "/v1/agents", 5)
+    assert names_of(items) == nodes and sizes == [5, 0], sizes
+    assert names_of(walk(s, "/v1/agents", 1000)[0]) == nodes
+    page = expect(s.get("/v1/agents?limit=3&after=pg-b"), 200).json
+    assert names_of(page["items"]) == ["pg-c.x", "pg-d", "pg-e"] and page["next"] == "pg-e", page
+    for past in ("pg-e", "pg-f", "zzz"):
+        assert expect(s.get(f"/v1/agents?after={past}"), 200).json == {"items": []}, past
+    assert_bad_page_queries(s, "/v1/agents?")
+    # who may not list agents is refused before the query is looked at
+    expect(s.get("/v1/agents?limit=0", token=paged["viewer"]), 403, "forbidden")
+    got = cli_json(run_zt("node", "list", server=s), "node list")
+    assert set(got) == {"items"} and names_of(got["items"]) == nodes, got
+
+
+def test_rolebindings_list_pages(paged):
+    s = paged["s"]
+    mine = [expect(s.post("/v1/rolebindings", {"principal": f"user:pg-{i}", "role": "viewer",
+                                               "scope": "demo/default"}), 201).json["name"]
+            for i in range(5)]
+    mine.append(expect(s.post("/v1/rolebindings", {"principal": "user:pg-deep", "role": "viewer",
+                                                   "scope": "demo/default/ops"}), 201).json["name"])
+    items, sizes = walk(s, "/v1/rolebindings", 2, scope="demo/default")
+    assert names_of(items) == sorted(mine + [paged_viewer_binding(s)]), names_of(items)
+    assert all(n == 2 for n in sizes[:-1]) and sizes[-1] < 2, sizes
+    # all of them: the same as one page of 1000, every name once, in order
+    every, _ = walk(s, "/v1/rolebindings", 3)
+    assert names_of(every) == sorted(set(names_of(every))), "not once each, in name order"
+    assert names_of(every) == names_of(walk(s, "/v1/rolebindings", 1000)[0])
+    assert set(mine) < set(names_of(every)) and "bootstrap-admin" in names_of(every)
+    assert expect(s.get("/v1/rolebindings?after=zzz"), 200).json == {"items": []}
+    assert expect(s.get("/v1/rolebindings?scope=demo/default/ops&after=" + max(mine)), 200).json == \
+        {"items": []}
+    assert_bad_page_queries(s, "/v1/rolebindings?")
+    assert_bad_page_queries(s, "/v1/rolebindings?scope=demo&")
+    got = cli_json(run_zt("role", "list", "--scope", "demo/default", server=s), "role list")
+    assert names_of(got["items"]) == names_of(items), got
+
+
+def paged_viewer_binding(s):
+    """The name of the fixture's binding of user:pg-viewer (at demo/default/dev)."""
+    got = [x["name"] for x in walk(s, "/v1/rolebindings", 1000, scope="demo/default/dev")[0]
+           if x["principal"] == "user:pg-viewer"]
+    assert len(got) == 1, got
+    return got[0]
 
 
 # ---- 7. the audit log ------------------------------------------------------------------------

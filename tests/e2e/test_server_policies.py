@@ -4,7 +4,10 @@ create / get / list / update / history / rollback / delete round trip,
 refusal of documents the policy compiler rejects (with its diagnostics, and
 nothing stored), who may write policies where (every 403 on the audit log),
 an organization-level DENY that a tenant administrator can neither change
-nor remove, concurrent writers, a restart, and `zt audit verify` at the end.
+nor remove, concurrent writers, a restart, lists and histories a page at a time
+(and `zt policy list|history` printing every page), an organization of more
+than a page of policies (1,000, seeded into a stopped server's store: see
+seed()) whose last policy every check reads, and `zt audit verify` at the end.
 
 One server (module scope) holds the state of most tests, each of which also
 runs alone (-k); the last one checks that the audit log holds exactly one
@@ -14,6 +17,7 @@ of their own. Run against the ASan build with ZT_BIN=$PWD/build-asan/zt:
 every server's stderr must hold no sanitizer report when it stops."""
 import json
 import os
+import sqlite3
 import threading
 import time
 
@@ -114,16 +118,39 @@ def revision(s):
     return expect(s.get("/v1/health", token=None), 200).json["revision"]
 
 
-def listing(s, scope, token=ADMIN):
-    return expect(s.get(f"/v1/policies?scope={scope}", token=token), 200).json["items"]
+def listing(s, scope, token=ADMIN, limit=None):
+    """Every policy at scope and below, page after page (docs/api.md "Conventions")."""
+    return walk_pages(s, "/v1/policies", token, limit, query=f"scope={scope}")
+
+
+def walk_pages(s, path, token=ADMIN, limit=None, cursor="after", query=""):
+    """Every item of a paged list, following "next" (?after=NAME; ?before=VERSION for a
+    history) and checking the paging: only a full page has a next, and it is that page's last
+    item (its name or version); the last page is short or empty."""
+    items, nxt, size = [], None, limit or 100
+    while True:
+        q = [query] if query else []
+        q += [f"limit={limit}"] if limit else []
+        q += [f"{cursor}={nxt}"] if nxt is not None else []
+        page = expect(s.get(path + ("?" + "&".join(q) if q else ""), token=token), 200).json
+        assert set(page) <= {"items", "next"}, page
+        got = page["items"]
+        items += got
+        if "next" not in page:
+            assert len(got) < size, f"a full page without next: {len(got)} items"
+            return items
+        assert len(got) == size, f"a short page with next: {len(got)} items"
+        assert page["next"] == got[-1]["name" if cursor == "after" else "version"], page["next"]
+        nxt = page["next"]
 
 
 def names_at(s, scope, token=ADMIN):
     return sorted(p["name"] for p in listing(s, scope, token))
 
 
-def history(s, full, token=ADMIN):
-    return expect(s.get(U(full, "/history"), token=token), 200).json["items"]
+def history(s, full, token=ADMIN, limit=None):
+    """Every version of policy full, newest first, page after page."""
+    return walk_pages(s, U(full, "/history"), token, limit, cursor="before")
 
 
 def check_policy(p, full, document, applied_by):
@@ -860,6 +887,190 @@ def test_restart_keeps_policies_and_history(env):
     expect(s.put(U(p["name"]), p["document"], headers=IM(p["version"])), 200)
     assert revision(s) == rev + 1
     expect(s.put(U(p["name"]), p["document"], headers=IM(p["version"])), 409, "conflict")
+
+
+# ---- 7. every page: lists, history, an organization of more than a page of policies -------
+
+
+PAGE = 1000  # the store's largest read (ZT_STORE_LIST_MAX), and the API's largest page
+
+
+def seed(server, kind, objects):
+    """Writes objects [(name, body)] straight into a stopped server's store, as zt_store_put
+    writes them (the row, its history, the next revisions). A test's shortcut, not a product
+    path: through the API each policy is checked and compiled with every one before it, so
+    1,000 take quadratic time (measured: 41 s with the normal build, 8 minutes with ASan;
+    seeded, under a second). Nothing seeded is audited."""
+    assert not server.alive(), "seed a stopped server"
+    con = sqlite3.connect(server.dir / "store.db")
+    try:
+        with con:
+            (rev,) = con.execute("SELECT revision FROM zt_meta WHERE id = 1").fetchone()
+            now = int(time.time() * 1000)
+            for name, body in objects:
+                rev += 1
+                text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+                con.execute("INSERT INTO zt_objects (kind, name, version, created, updated_ms, body)"
+                            " VALUES (?, ?, ?, ?, ?, ?)", (kind, name, rev, rev, now, text))
+                con.execute("INSERT INTO zt_history (kind, name, version, updated_ms, deleted, body)"
+                            " VALUES (?, ?, ?, ?, 0, ?)", (kind, name, rev, now, text))
+            con.execute("UPDATE zt_meta SET revision = ? WHERE id = 1", (rev,))
+    finally:
+        con.close()
+
+
+def seed_policies(server, docs, actor="admin:bootstrap"):
+    seed(server, "policy", [(f'{d["metadata"]["scope"]}/{d["metadata"]["name"]}',
+                             {"document": d, "applied_by": actor}) for d in docs])
+
+
+def restart_seeded(server, docs):
+    """Stops the server, seeds policies docs, starts it again."""
+    rc, took = server.stop()
+    assert rc == 0, f"zt server exited {rc} after SIGTERM ({took:.1f} s):\n{server.stderr()[-4000:]}"
+    seed_policies(server, docs)
+    server.start()
+
+
+BIG_FILL = PAGE  # ALLOWs big/a0000 ... big/a0999: a whole page before anything else
+BIG_DENY = doc("zz-deny", "big/t/w", {"action": "DENY", "rules": [{"to": [{"operation": {"paths": ["/admin*"]}}]}]})
+
+
+def big_fill():
+    return [doc(f"a{i:04d}", "big", allow_from(f"{TD}/ns/w/sa/c{i}")) for i in range(BIG_FILL)]
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """A server whose organization "big" (tenant t, workspace w, services api and db) holds
+    more than a page of policies: BIG_FILL ALLOWs seeded into the store, then, through the API,
+    BIG_DENY, which sorts after all of them (big/t/w/zz-deny)."""
+    assert os.access(ZT, os.X_OK), f"{ZT} not built: run make"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(server_helpers, "check_shape", check_shape)
+        s = Server(tmp_path_factory.mktemp("big") / "srv").start()
+        try:
+            expect(s.post("/v1/orgs", {"name": "big"}), 201)
+            expect(s.post(hpath("big") + "/tenants", {"name": "t"}), 201)
+            expect(s.post(hpath("big/t") + "/workspaces", {"name": "w"}), 201)
+            for x in ("api", "db"):
+                expect(s.post(hpath("big/t/w") + "/services", {"name": x}), 201)
+            restart_seeded(s, big_fill())
+            expect(s.post("/v1/policies", BIG_DENY), 201)
+            yield s
+        finally:
+            s.finish()
+
+
+def big_names():
+    return sorted([f"big/a{i:04d}" for i in range(BIG_FILL)] + ["big/t/w/zz-deny"])
+
+
+def test_a_list_of_more_than_a_page_is_paged_to_its_end(big, tmp_path):
+    s = big
+    want = big_names()
+    assert want[-1] == "big/t/w/zz-deny"  # the last in name order, past the first page
+    for limit in (PAGE, None, 7):
+        got = [p["name"] for p in listing(s, "big", limit=limit)]
+        assert got == want, (f"limit={limit}: {len(got)} policies listed, {len(want)} stored; "
+                             f"missing {sorted(set(want) - set(got))[:5]}")
+    deny = listing(s, "big/t/w")
+    assert [p["name"] for p in deny] == ["big/t/w/zz-deny"] and deny[0]["document"] == BIG_DENY
+    # zt policy list follows "next" and prints every policy
+    p = zt("policy", "list", "--scope", "big", "--server", s.url, "--ca-file", s.bundle,
+           "--token", s.token)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert [x["name"] for x in out["items"]] == want, f"zt policy list printed {len(out['items'])}"
+    assert out["items"][-1]["document"] == BIG_DENY
+
+
+def test_the_check_before_a_write_reads_every_policy(big):
+    """A policy past the first page takes part in the check of every change: here one the
+    compiler refuses (seeded: as a store written by a laxer zt could hold it), sorted last."""
+    s = big
+    broken = doc("zz-broken", "big", {"action": "ALLOW", "rules": [{"bogus": 1}]})
+    restart_seeded(s, [broken])
+    r = expect(s.post("/v1/policies", doc("b-new", "big")), 400, "policy-invalid")
+    assert any(d["in"] == "big/zz-broken" and d["level"] == "error"
+               for d in r.json["error"]["diagnostics"]), diag_text(r)
+    expect(s.get(U("big/b-new")), 404, "not-found")
+    # without it the set checks again: the delete is checked without it, then the create passes
+    v = expect(s.get(U("big/zz-broken")), 200).json["version"]
+    expect(s.delete(U("big/zz-broken"), headers=IM(v)), 200)
+    v = expect(s.post("/v1/policies", doc("b-new", "big")), 201).json["version"]
+    expect(s.delete(U("big/b-new"), headers=IM(v)), 200)
+    assert [p["name"] for p in listing(s, "big", limit=PAGE)] == big_names()
+
+
+def test_list_pages_and_their_limits(fresh):
+    s = fresh
+    names = [f"acme/pay/p{i}" for i in range(6)]
+    for n in names:
+        expect(s.post("/v1/policies", doc(n.rsplit("/", 1)[1], "acme/pay")), 201)
+    expect(s.post("/v1/policies", doc("outside", "acme")), 201)  # above the scope listed
+    # 6 by 3: two full pages, each with its next, then an empty last page
+    pages, nxt = [], None
+    while True:
+        r = expect(s.get("/v1/policies?scope=acme/pay&limit=3" + (f"&after={nxt}" if nxt else "")), 200).json
+        pages.append([p["name"] for p in r["items"]])
+        nxt = r.get("next")
+        if not nxt:
+            break
+    assert pages == [names[:3], names[3:], []], pages
+    for limit in (1, 2, 4, 5, 6, 7, PAGE):
+        assert [p["name"] for p in listing(s, "acme/pay", limit=limit)] == names, limit
+    assert [p["name"] for p in listing(s, "acme")] == ["acme/outside"] + names
+    # escaped, as the CLI sends it
+    r = expect(s.get("/v1/policies?scope=acme%2Fpay&limit=2&after=acme%2Fpay%2Fp3"), 200).json
+    assert [p["name"] for p in r["items"]] == names[4:] and r["next"] == names[5], r
+    assert expect(s.get("/v1/policies?scope=acme/pay&after=zzz"), 200).json == {"items": []}
+    for q in ("limit=0", "limit=1001", "limit=-1", "limit=x", "limit=", "limit=1e3", "after=a..b",
+              "after=%2Fabs", "after=%00", "after=%zz", "after=" + "a" * 300):
+        expect(s.get(f"/v1/policies?scope=acme/pay&{q}"), 400, "invalid")
+
+
+def test_history_pages_by_version(fresh):
+    s = fresh
+    full = "acme/pay/h"
+    docs = {}
+    r = expect(s.post("/v1/policies", doc("h", "acme/pay")), 201).json
+    docs[r["version"]] = r["document"]
+    v = r["version"]
+    for i in range(100):  # more versions than a default page (100)
+        d = doc("h", "acme/pay", allow_from(f"{TD}/ns/ws/sa/s{i}"))
+        v = expect(s.put(U(full), d, headers=IM(v)), 200).json["version"]
+        docs[v] = d
+    gone = expect(s.delete(U(full), headers=IM(v)), 200).json["deleted"]
+    r = expect(s.post("/v1/policies", doc("h", "acme/pay")), 201).json
+    docs[r["version"]] = r["document"]
+    want = sorted([*docs, gone], reverse=True)
+    assert len(want) == 103
+    for limit in (None, 1, 10, 51, 102, 103, PAGE):
+        h = history(s, full, limit=limit)
+        assert [x["version"] for x in h] == want, f"limit={limit}: {len(h)} of {len(want)} versions"
+        for x in h:
+            if x["version"] == gone:
+                assert x.get("deleted") is True and "document" not in x, x
+            else:
+                check_policy(x, full, docs[x["version"]], "admin:bootstrap")
+    # the first page by default: the newest 100, and where the next starts
+    r = expect(s.get(U(full, "/history")), 200).json
+    assert [x["version"] for x in r["items"]] == want[:100] and r["next"] == want[99], r.get("next")
+    r = expect(s.get(U(full, f"/history?before={want[99]}")), 200).json
+    assert [x["version"] for x in r["items"]] == want[100:] and "next" not in r, r
+    # before a version in between, past the oldest, and bad values
+    r = expect(s.get(U(full, f"/history?limit=2&before={want[5]}")), 200).json
+    assert [x["version"] for x in r["items"]] == want[6:8] and r["next"] == want[7], r
+    assert expect(s.get(U(full, f"/history?before={want[-1]}")), 200).json == {"items": []}
+    expect(s.get(U("acme/pay/never", "/history?before=5")), 404, "not-found")
+    for q in ("limit=0", "limit=1001", "limit=-1", "limit=x", "before=0", "before=-3",
+              "before=x", "before="):
+        expect(s.get(U(full, f"/history?{q}")), 400, "invalid")
+    # zt policy history follows "next" and prints every version
+    p = zt("policy", "history", full, "--server", s.url, "--ca-file", s.bundle, "--token", s.token)
+    assert p.returncode == 0, p.stderr
+    assert [x["version"] for x in json.loads(p.stdout)["items"]] == want
 
 
 # ---- 7. the audit log ---------------------------------------------------------------------
