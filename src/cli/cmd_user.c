@@ -18,7 +18,7 @@
 	"zt user create NAME [--group G]... [--password-stdin] [--disabled]\n"                     \
 	"       zt user list | get NAME | delete NAME\n"                                           \
 	"       zt user update NAME [--group G]... [--no-groups] [--disable | --enable]\n"          \
-	"       zt user passwd NAME [--password-stdin]\n"                                           \
+	"       zt user passwd NAME [--password-stdin]  (your own: the current one is asked, or read next)\n" \
 	"       zt user totp enrol|remove NAME | totp confirm NAME CODE\n"                          \
 	"       (" ZT_REMOTE_USAGE ")"
 #define U_GROUP "zt group create NAME [--description TEXT] | list | get NAME | delete NAME (" ZT_REMOTE_USAGE ")"
@@ -116,6 +116,42 @@ static int user_path(const char *name, const char *tail, char *path, size_t cap)
 	return snprintf(path, cap, "/v1/users/%s%s", esc, tail) >= (int)cap ? -1 : 0;
 }
 
+/*
+ * PUT a new password; a user changing its own is asked for the current one
+ * (the server says so), read from the terminal or the next line of stdin.
+ */
+static int passwd(zt_api *a, const char *path, json_t *b, int from_stdin)
+{
+	char cur[SECRET_MAX];
+	zt_api_resp resp;
+	zt_err e;
+	int r;
+
+	if (zt_api_call(a, "PUT", path, b, NULL, 30000, &resp, &e) != 0)
+		return zt_cli_fail(&e, "user passwd", ZT_EXIT_FAIL);
+	const char *code = json_string_value(json_object_get(json_object_get(resp.json, "error"), "code"));
+
+	if (resp.status == 400 && code && !strcmp(code, "current-password-required")) {
+		zt_api_resp_free(&resp);
+		if ((from_stdin ? read_line(0, cur, sizeof cur) : prompt("current password: ", 1, cur, sizeof cur)) != 0) {
+			fprintf(stderr, "zt: user passwd: your current password is needed to change it\n");
+			return ZT_EXIT_FAIL;
+		}
+		json_object_set_new(b, "current", json_string(cur));
+		zt_wipe(cur, sizeof cur);
+		r = zt_api_call(a, "PUT", path, b, NULL, 30000, &resp, &e);
+		if (r != 0)
+			return zt_cli_fail(&e, "user passwd", ZT_EXIT_FAIL);
+	}
+	r = resp.status == 200 ? ZT_EXIT_OK : ZT_EXIT_FAIL;
+	if (r == ZT_EXIT_OK)
+		zt_remote_print(resp.json);
+	else
+		zt_remote_print_error("user passwd", &resp);
+	zt_api_resp_free(&resp);
+	return r;
+}
+
 int zt_cmd_user(int argc, char **argv)
 {
 	struct zt_remote rm = {0};
@@ -202,7 +238,7 @@ int zt_cmd_user(int argc, char **argv)
 			goto out;
 		}
 		b = json_pack("{s:s}", "password", pw);
-		r = zt_remote_call(a, "user passwd", "PUT", path, b, NULL, NULL);
+		r = passwd(a, path, b, pw_stdin != NULL);
 	} else if (totp && !strcmp(pos[0], "enrol")) {
 		if ((r = zt_remote_call(a, "user totp enrol", "POST", path, NULL, NULL, &got)) == ZT_EXIT_OK)
 			printf("add this to the user's authenticator app (shown once):\n\n  %s\n\nsecret: %s\n"

@@ -1243,3 +1243,27 @@ def test_token_signing_key_rotation(rotation_watch):
     # expired tokens: refused by the API (after its few seconds of leeway)
     assert w.checks["short-expired-api"][1] == 401, w.checks
     assert w.checks["first-expired-api"][1] == 401, w.checks
+
+
+def test_cli_passwd_of_ones_own_asks_the_current_password(fresh, tmp_path):
+    """`zt user passwd` by the user itself: the server asks the current password, the CLI reads
+    it (the next stdin line here); a wrong one is refused and changes nothing; the change ends
+    the session that made it."""
+    s = fresh()
+    mkuser(s, "alice")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f'server: "{s.url}"\ncaFile: "{s.bundle}"\n')
+    os.chmod(cfg, 0o600)
+    env = zt_env(config=cfg, home=tmp_path)
+    assert ztc(env, "login", "--user", "alice", "--password-stdin", input=PW + "\n").returncode == 0
+    p = ztc(env, "user", "passwd", "alice", "--password-stdin",
+            input="a brand new passphrase\nnot the current one\n")
+    assert p.returncode == 1 and "wrong-password" in p.stderr, (p.stdout, p.stderr)
+    token_of(s, "alice")                       # unchanged
+    p = ztc(env, "user", "passwd", "alice", "--password-stdin",
+            input=f"a brand new passphrase\n{PW}\n")
+    assert p.returncode == 0, p.stderr
+    expect(login(s, "alice"), 401, "login-failed")
+    token_of(s, "alice", "a brand new passphrase")
+    p = ztc(env, "org", "list")
+    assert p.returncode == 1 and "log in again" in p.stderr, p.stderr
