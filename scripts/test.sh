@@ -45,14 +45,16 @@ asan() {
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   run_unit_dir build-asan asan
-  ZT_BIN=$PWD/build-asan/zt e2e asan-e2e
+  # test_jwtpeers.py checks only the node interop peers, never zt: once is enough
+  ZT_BIN=$PWD/build-asan/zt e2e asan-e2e --ignore=tests/e2e/test_jwtpeers.py
 }
 
 e2e() {
   local label=${1:-e2e}
+  shift $(( $# > 0 ? 1 : 0 ))
   [ -n "${ZT_BIN:-}" ] || make -s -j"$jobs" build/zt || { failed=$((failed + 1)); problems+=("build"); return; }
   local out rc p f er
-  out=$(ZT_BIN=${ZT_BIN:-$PWD/build/zt} /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e 2>&1); rc=$?
+  out=$(ZT_BIN=${ZT_BIN:-$PWD/build/zt} /usr/bin/python3 -m pytest -q -p no:cacheprovider "$@" tests/e2e 2>&1); rc=$?
   printf '%s\n' "$out" | tail -25
   p=$(grep -oE '[0-9]+ passed' <<<"$out" | tail -1 | grep -oE '^[0-9]+'); p=${p:-0}
   f=$(grep -oE '[0-9]+ failed' <<<"$out" | tail -1 | grep -oE '^[0-9]+'); f=${f:-0}
