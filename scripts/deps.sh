@@ -7,7 +7,7 @@ PKGS=(
   build-essential clang llvm libclang-rt-14-dev pkg-config
   libssl-dev openssl libjansson-dev libyaml-dev libcmocka-dev libsqlite3-dev
   libargon2-dev  # Argon2id password hashes (crypto/password.c)
-  python3 python3-pytest curl ca-certificates
+  python3 python3-pytest python3-pytest-xdist curl ca-certificates
   # interop peers of the audit log and sealed keys: Go's reference signed-note and
   # tlog code, and python-cryptography (Ed25519, AES-GCM) in the end-to-end tests
   golang-go golang-golang-x-mod-dev python3-cryptography

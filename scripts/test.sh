@@ -54,7 +54,13 @@ e2e() {
   shift $(( $# > 0 ? 1 : 0 ))
   [ -n "${ZT_BIN:-}" ] || make -s -j"$jobs" build/zt || { failed=$((failed + 1)); problems+=("build"); return; }
   local out rc p f er
-  out=$(ZT_BIN=${ZT_BIN:-$PWD/build/zt} /usr/bin/python3 -m pytest -q -p no:cacheprovider "$@" tests/e2e 2>&1); rc=$?
+  # two (or up to four) pytest workers when pytest-xdist is there: every test makes its own
+  # servers, proxies and ports, so they run side by side
+  local par=()
+  if /usr/bin/python3 -c 'import xdist' 2>/dev/null; then
+    par=(-n "$(( jobs > 4 ? 4 : (jobs < 2 ? 2 : jobs) ))")
+  fi
+  out=$(ZT_BIN=${ZT_BIN:-$PWD/build/zt} /usr/bin/python3 -m pytest -q -p no:cacheprovider "${par[@]}" "$@" tests/e2e 2>&1); rc=$?
   printf '%s\n' "$out" | tail -25
   p=$(grep -oE '[0-9]+ passed' <<<"$out" | tail -1 | grep -oE '^[0-9]+'); p=${p:-0}
   f=$(grep -oE '[0-9]+ failed' <<<"$out" | tail -1 | grep -oE '^[0-9]+'); f=${f:-0}
