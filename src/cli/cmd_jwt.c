@@ -123,13 +123,13 @@ static int jwt_verify_with(int argc, char **argv, const char ***audsp)
 		zt_buf_free(&b, 1);
 	} else {
 		if (oidc)
-			r = zt_oidc_discover(oidc, ca, TIMEOUT_MS, jwks_uri, sizeof jwks_uri, &e);
+			r = zt_oidc_discover(oidc, ca, TIMEOUT_MS, -1, jwks_uri, sizeof jwks_uri, &e);
 		else
 			r = snprintf(jwks_uri, sizeof jwks_uri, "%s", uri) >= (int)sizeof jwks_uri
 				    ? zt_err_set(&e, ZT_EINVAL, "--jwks-uri is too long")
 				    : 0;
 		if (r == 0)
-			r = zt_jwks_fetch(jwks_uri, ca, TIMEOUT_MS, 0, &keys, &e);
+			r = zt_jwks_fetch(jwks_uri, ca, TIMEOUT_MS, -1, 0, &keys, &e);
 	}
 	if (r != 0) {
 		zt_jwks_free(&keys);

@@ -154,11 +154,16 @@ int zt_workload_write(const char *dir, const zt_wl_svid *s, const char *bundle,
  * ca_file's anchors (NULL: the system's) and the host name; http:// only
  * to loopback.
  */
-int zt_oidc_discover(const char *issuer, const char *ca_file, int timeout_ms, char *jwks_uri,
-		     size_t cap, zt_err *e) ZT_MUST_CHECK;
+int zt_oidc_discover(const char *issuer, const char *ca_file, int timeout_ms, int cancel_fd,
+		     char *jwks_uri, size_t cap, zt_err *e) ZT_MUST_CHECK;
 
-/* GETs a JWK Set and parses it (zt_jwks_from_json with flags) into *out (freed on error). */
-int zt_jwks_fetch(const char *url, const char *ca_file, int timeout_ms, int flags, zt_jwks *out,
-		  zt_err *e) ZT_MUST_CHECK;
+/*
+ * GETs a JWK Set and parses it (zt_jwks_from_json with flags) into *out
+ * (freed on error). Both calls fail at once (rule "cancelled") when
+ * cancel_fd (-1 for none) turns readable, so a daemon's stop never waits
+ * for a slow identity provider.
+ */
+int zt_jwks_fetch(const char *url, const char *ca_file, int timeout_ms, int cancel_fd, int flags,
+		  zt_jwks *out, zt_err *e) ZT_MUST_CHECK;
 
 #endif

@@ -62,7 +62,8 @@ static int split_url(const char *url, char *origin, size_t ocap, char *target, s
 }
 
 /* GETs url's JSON document (status 200, at most max bytes). Caller decrefs. */
-static json_t *get_json(const char *url, const char *ca_file, int timeout_ms, size_t max, zt_err *e)
+static json_t *get_json(const char *url, const char *ca_file, int timeout_ms, int cancel_fd, size_t max,
+			zt_err *e)
 {
 	char origin[512], target[2048];
 	static const char *const hdrs[] = {"Accept", "application/json", NULL};
@@ -79,7 +80,10 @@ static json_t *get_json(const char *url, const char *ca_file, int timeout_ms, si
 		return NULL;
 	o.tls = tls;
 	o.connect_timeout_ms = timeout_ms;
-	if (!(c = zt_httpc_new(&o, e)) || zt_httpc_do(c, "GET", target, hdrs, NULL, 0, timeout_ms, &resp, e) != 0)
+	if (!(c = zt_httpc_new(&o, e)))
+		goto out;
+	zt_httpc_set_cancel(c, cancel_fd);
+	if (zt_httpc_do(c, "GET", target, hdrs, NULL, 0, timeout_ms, &resp, e) != 0)
 		goto out;
 	if (resp.status != 200) {
 		zt_err_rule(e, ZT_EIO, "http-status", "GET %.300s answered HTTP %d", url, resp.status);
@@ -94,8 +98,8 @@ out:
 	return v;
 }
 
-int zt_oidc_discover(const char *issuer, const char *ca_file, int timeout_ms, char *jwks_uri,
-		     size_t cap, zt_err *e)
+int zt_oidc_discover(const char *issuer, const char *ca_file, int timeout_ms, int cancel_fd,
+		     char *jwks_uri, size_t cap, zt_err *e)
 {
 	char url[2100];
 	size_t n = strlen(issuer);
@@ -108,7 +112,7 @@ int zt_oidc_discover(const char *issuer, const char *ca_file, int timeout_ms, ch
 		return zt_err_set(e, ZT_EINVAL, "an issuer is a URL of at most 2000 bytes");
 	snprintf(url, sizeof url, "%.*s/.well-known/openid-configuration",
 		 (int)(issuer[n - 1] == '/' ? n - 1 : n), issuer);
-	if (!(doc = get_json(url, ca_file, timeout_ms, OIDC_DOC_MAX, e)))
+	if (!(doc = get_json(url, ca_file, timeout_ms, cancel_fd, OIDC_DOC_MAX, e)))
 		return -ZT_EIO;
 	iss = json_object_get(doc, "issuer");
 	uri = json_object_get(doc, "jwks_uri");
@@ -125,10 +129,10 @@ int zt_oidc_discover(const char *issuer, const char *ca_file, int timeout_ms, ch
 	return r;
 }
 
-int zt_jwks_fetch(const char *url, const char *ca_file, int timeout_ms, int flags, zt_jwks *out,
-		  zt_err *e)
+int zt_jwks_fetch(const char *url, const char *ca_file, int timeout_ms, int cancel_fd, int flags,
+		  zt_jwks *out, zt_err *e)
 {
-	json_t *v = get_json(url, ca_file, timeout_ms, ZT_JWKS_MAX_BYTES, e);
+	json_t *v = get_json(url, ca_file, timeout_ms, cancel_fd, ZT_JWKS_MAX_BYTES, e);
 	int r;
 
 	if (!v)

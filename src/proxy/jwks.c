@@ -28,7 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "client/client.h"
 
@@ -55,6 +57,7 @@ struct px_jwks {
 	struct entry *entries;
 	pthread_t tid;
 	int started, stop;
+	int stop_fd;      /* an eventfd: a fetch under way ends at once when stopping */
 	char ca_file[PATH_MAX];
 	uint64_t refresh_ms, refetch_ms, max_stale_ms;
 	int timeout_ms;
@@ -92,6 +95,11 @@ struct px_jwks *px_jwks_new(const struct px_jwt_config *cfg, zt_err *e)
 		zt_err_set(e, ZT_ENOMEM, "out of memory");
 		return NULL;
 	}
+	if ((j->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		zt_err_set(e, ZT_EIO, "eventfd: %s", strerror(errno));
+		free(j);
+		return NULL;
+	}
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -114,9 +122,14 @@ void px_jwks_free(struct px_jwks *j)
 		j->stop = 1;
 		pthread_cond_broadcast(&j->cv);
 		pthread_mutex_unlock(&j->mu);
-		/* a fetch under way ends within fetchTimeout (twice with discovery) */
+		/* a fetch under way is cancelled: the stop waits for no identity provider */
+		uint64_t one = 1;
+
+		if (write(j->stop_fd, &one, sizeof one) != sizeof one)
+			zt_log(ZT_LOG_WARN, "jwks: cannot wake the fetching thread", NULL);
 		pthread_join(j->tid, NULL);
 	}
+	close(j->stop_fd);
 	for (struct entry *en = j->entries, *next; en; en = next) {
 		next = en->next;
 		entry_free(en);
@@ -186,12 +199,12 @@ static int fetch(const struct px_jwks *j, const char *source, zt_jwks *out, zt_e
 	const char *ca = j->ca_file[0] ? j->ca_file : NULL;
 
 	if (strncmp(source, "oidc:", 5) == 0) {
-		if (zt_oidc_discover(source + 5, ca, j->timeout_ms, uri, sizeof uri, e) != 0)
+		if (zt_oidc_discover(source + 5, ca, j->timeout_ms, j->stop_fd, uri, sizeof uri, e) != 0)
 			return zt_err_wrap(e, "OpenID Connect discovery of %.300s", source + 5);
 	} else {
 		snprintf(uri, sizeof uri, "%s", source + 4);
 	}
-	return zt_jwks_fetch(uri, ca, j->timeout_ms, 0, out, e);
+	return zt_jwks_fetch(uri, ca, j->timeout_ms, j->stop_fd, 0, out, e);
 }
 
 static void apply(struct px_jwks *j, struct entry *en, int r, zt_jwks *set, const zt_err *e,

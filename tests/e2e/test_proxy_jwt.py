@@ -682,3 +682,49 @@ def test_policy_from_the_control_plane_cache(start_proxy, upstream, jwks_server,
     assert send(port, client_ctx, token=alice).status == 200
     assert send(port, client_ctx, token=bob).status == 403
     assert_401(send(port, client_ctx, token=jwtpeers.tamper(alice)), "tampered")
+
+
+def test_a_stop_does_not_wait_for_a_slow_identity_provider(jwt_proxy, keys, upstream, client_ctx):
+    """A JWKS fetch under way when the proxy is told to stop is cancelled: the stop takes its
+    drain time, not what is left of the fetch's timeout (an identity provider that accepts
+    connections and never answers)."""
+    import signal
+    import socket
+
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(16)
+    held = []
+    done = threading.Event()
+
+    def accept():
+        hole.settimeout(0.2)
+        while not done.is_set():
+            try:
+                held.append(hole.accept()[0])   # and never answer
+            except OSError:
+                pass
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        url = f"http://127.0.0.1:{hole.getsockname()[1]}/jwks.json"
+        px, port, _ = jwt_proxy(ORG + authz(ISS) + reqauthn(
+            {"issuer": ISS, "audiences": [AUD], "jwksUri": url}), jwt={"fetchTimeout": "6s"})
+        # the first fetch timed out before "running"; the next starts a second later
+        assert wait_until(lambda: len(held) >= 2, 4), f"{len(held)} fetches seen"
+        time.sleep(0.5)
+        px.own_crash_check = True
+        t0 = time.monotonic()
+        px.proc.send_signal(signal.SIGTERM)
+        rc = px.proc.wait(timeout=20)
+        took = time.monotonic() - t0
+        assert rc == 0, (rc, px.text())
+        assert took < 3.0, f"the stop waited {took:.1f} s for the fetch (fetchTimeout 6s)"
+        assert "Sanitizer" not in px.text() and "runtime error:" not in px.text(), px.text()
+    finally:
+        done.set()
+        t.join()
+        for c in held:
+            c.close()
+        hole.close()
