@@ -54,11 +54,12 @@ e2e() {
   shift $(( $# > 0 ? 1 : 0 ))
   [ -n "${ZT_BIN:-}" ] || make -s -j"$jobs" build/zt || { failed=$((failed + 1)); problems+=("build"); return; }
   local out rc p f er
-  # two (or up to four) pytest workers when pytest-xdist is there: every test makes its own
-  # servers, proxies and ports, so they run side by side
+  # one test at a time: under two pytest-xdist workers and ASan, test_zt_dev once saw the
+  # allowed call denied right after zt dev's own check passed (a race under load, not yet
+  # understood); ZT_TEST_WORKERS=N runs N workers for a quicker local run
   local par=()
-  if /usr/bin/python3 -c 'import xdist' 2>/dev/null; then
-    par=(-n "$(( jobs > 4 ? 4 : (jobs < 2 ? 2 : jobs) ))")
+  if [ -n "${ZT_TEST_WORKERS:-}" ] && /usr/bin/python3 -c 'import xdist' 2>/dev/null; then
+    par=(-n "$ZT_TEST_WORKERS")
   fi
   out=$(ZT_BIN=${ZT_BIN:-$PWD/build/zt} /usr/bin/python3 -m pytest -q -p no:cacheprovider "${par[@]}" "$@" tests/e2e 2>&1); rc=$?
   printf '%s\n' "$out" | tail -25
